@@ -1,0 +1,1 @@
+"""Thin adapters between chat platforms (and the terminal) and the core engine."""

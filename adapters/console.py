@@ -1,0 +1,115 @@
+"""The terminal adapter: the whole bot on standard input/output (also scripted through a pipe).
+
+Typed numbers pick from the buttons of the latest message, so `5` answers 5 on a scale and `1`
+picks the first option of a background question; anything else goes to the engine as text.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.messages import Address, Choice, Incoming, Reply
+
+PLATFORM = "console"
+
+
+class ConsoleAdapter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        user: str | None = None,
+        locale_hint: str | None = None,
+        out: TextIO = sys.stdout,
+        output_dir: str | Path = "assessbot-output",
+    ) -> None:
+        self.engine = engine
+        self.user = user or getpass.getuser()
+        self.locale_hint = locale_hint
+        self.out = out
+        self.output_dir = Path(output_dir)
+        self._choices: list[Choice] = []
+
+    def incoming(self, line: str) -> Incoming:
+        text = line.rstrip("\n")
+        stripped = text.strip()
+        if stripped.isdigit() and 1 <= int(stripped) <= len(self._choices):
+            return self._event(action=self._choices[int(stripped) - 1].payload)
+        if stripped.startswith("@") and Path(stripped[1:]).is_file():
+            # `@path/to/file.yaml` attaches a file, like sending a document in a chat app.
+            from bot.messages import Attachment
+
+            path = Path(stripped[1:])
+            return self._event(text="", attachment=Attachment(path.name, path.read_bytes()))
+        return self._event(text=text)
+
+    def _event(self, **fields: object) -> Incoming:
+        return Incoming(
+            platform=PLATFORM,
+            user_id=self.user,
+            display_name=self.user,
+            locale_hint=self.locale_hint,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def send_line(self, line: str) -> list[Reply]:
+        replies = self.engine.handle(self.incoming(line))
+        self.render(replies)
+        return replies
+
+    def render(self, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            self._render_one(reply)
+        self.out.flush()
+
+    def _render_one(self, reply: Reply) -> None:
+        if reply.edit:
+            # The question is already on screen: show only what changed.
+            self.out.write("  " + reply.text.splitlines()[-1] + "\n")
+            return
+        self.out.write(reply.text + "\n")
+        if reply.choices:
+            self._choices = reply.flat_choices
+            numbered = []
+            n = 1
+            for row in reply.choices:
+                numbered.append("  ".join(f"[{n + i}] {c.label}" for i, c in enumerate(row)))
+                n += len(row)
+            self.out.write("\n".join(numbered) + "\n")
+        for attached in (reply.image, reply.file):
+            if attached is not None:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                path = self.output_dir / attached.filename
+                path.write_bytes(attached.content)
+                self.out.write(f"  ({attached.caption or attached.filename}: {path})\n")
+        self.out.write("\n")
+
+    def run(self, lines: Iterable[str], *, prompt: bool) -> None:
+        if prompt:
+            self.out.write("> ")
+            self.out.flush()
+        for line in lines:
+            if line.strip().lower() in ("quit", "exit", "avsluta"):
+                break
+            self.send_line(line)
+            if prompt:
+                self.out.write("> ")
+                self.out.flush()
+
+
+class ConsoleSender:
+    """Outbox delivery to the terminal: the bot's own-initiative messages are printed."""
+
+    platform = PLATFORM
+
+    def __init__(self, adapter: ConsoleAdapter) -> None:
+        self.adapter = adapter
+
+    def send(self, address: Address, replies: Sequence[Reply]) -> None:
+        if address.user_id == self.adapter.user:
+            self.adapter.render(replies)

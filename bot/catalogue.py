@@ -1,0 +1,121 @@
+"""The instruments the bot knows: installing versions, activating one, loading them for use.
+
+A version is immutable: its YAML is stored verbatim with a checksum, and a changed file always
+becomes a new version, so answers always refer to the exact statements the person saw.
+Parsed versions are cached by id, which is safe precisely because they never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from instruments import bundled_files
+from instruments.schema import Instrument, parse_instrument
+from storage.models import Instrument as InstrumentRow
+from storage.models import InstrumentVersion
+
+
+@dataclass(frozen=True)
+class Installed:
+    instrument_id: str
+    version: int
+    version_id: int
+    created: bool  # False when the identical file was already installed
+    activated: bool
+
+
+def checksum(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def install(
+    session: Session, source: str, filename: str, now: datetime, *, activate: bool | None = None
+) -> Installed:
+    """Validate and store a file as the next version of its instrument.
+
+    `activate=None` activates only an instrument's first version; later versions wait for
+    `instrument activate` so a running round is never switched under people's feet.
+    Raises InstrumentInvalid (nothing stored) when the file has problems.
+    """
+    instrument = parse_instrument(source, filename)
+    digest = checksum(source)
+    row = session.get(InstrumentRow, instrument.id)
+    if row is None:
+        row = InstrumentRow(id=instrument.id, created_at=now)
+        session.add(row)
+        session.flush()
+    existing = session.scalar(
+        select(InstrumentVersion).where(
+            InstrumentVersion.instrument_id == instrument.id, InstrumentVersion.checksum == digest
+        )
+    )
+    if existing is not None:
+        return Installed(
+            instrument.id, existing.version, existing.id, False, row.active_version_id == existing.id
+        )
+    latest = session.scalar(
+        select(func.max(InstrumentVersion.version)).where(InstrumentVersion.instrument_id == instrument.id)
+    )
+    version = InstrumentVersion(
+        instrument_id=instrument.id,
+        version=(latest or 0) + 1,
+        source=source,
+        checksum=digest,
+        filename=filename,
+        created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    should_activate = row.active_version_id is None if activate is None else activate
+    if should_activate:
+        row.active_version_id = version.id
+    return Installed(instrument.id, version.version, version.id, True, should_activate)
+
+
+def install_bundled(session: Session, now: datetime) -> list[Installed]:
+    """Install the instruments shipped in `instruments/`; a changed bundled file becomes active."""
+    results = []
+    for path in bundled_files():
+        source = path.read_text(encoding="utf-8")
+        results.append(install(session, source, path.name, now, activate=True))
+    return results
+
+
+# Keyed by (version id, checksum): ids alone could repeat across databases (tests, benchmarks).
+_parsed: dict[tuple[int, str], Instrument] = {}
+
+
+def _parse_cached(version: InstrumentVersion) -> Instrument:
+    key = (version.id, version.checksum)
+    if key not in _parsed:
+        if len(_parsed) > 256:
+            _parsed.clear()
+        _parsed[key] = parse_instrument(version.source, version.filename)
+    return _parsed[key]
+
+
+def load(session: Session, version_id: int) -> Instrument:
+    """The parsed instrument of a version; on the answer path this reads only the checksum."""
+    digest = session.scalar(select(InstrumentVersion.checksum).where(InstrumentVersion.id == version_id))
+    if digest is None:
+        raise LookupError(f"no instrument version {version_id}")
+    cached = _parsed.get((version_id, digest))
+    if cached is not None:
+        return cached
+    version = session.get(InstrumentVersion, version_id)
+    assert version is not None
+    return _parse_cached(version)
+
+
+def active_versions(session: Session) -> list[tuple[InstrumentVersion, Instrument]]:
+    rows = session.scalars(
+        select(InstrumentVersion)
+        .join(InstrumentRow, InstrumentRow.active_version_id == InstrumentVersion.id)
+        .order_by(InstrumentRow.id)
+    ).all()
+    return [(row, _parse_cached(row)) for row in rows]

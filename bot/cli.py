@@ -1,0 +1,168 @@
+"""The `assessbot` command line: run the bot, chat in the terminal, manage instruments and catalogs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.config import Config
+from bot.i18n import translator
+
+Handler = Callable[[argparse.Namespace, Config], int]
+
+
+def cmd_chat(args: argparse.Namespace, config: Config) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot import runtime
+
+    # The terminal is the conversation: log to a file so no traceback ever lands in it.
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(Path(config.output_dir) / "assessbot.log"),
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = runtime.start(config)
+    adapter = ConsoleAdapter(
+        app.engine, user=args.user, locale_hint=args.locale, output_dir=config.output_dir
+    )
+    interactive = sys.stdin.isatty()
+    if interactive:
+        t = translator(args.locale or config.default_locale)
+        print(
+            t._("assessbot in your terminal. Type help for what you can do, assess to start, quit to stop.")
+        )
+    adapter.run(sys.stdin, prompt=interactive)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """Run every platform that is configured; with none configured, chat in the terminal."""
+    if not (config.telegram_enabled or config.slack_enabled):
+        return cmd_chat(args, config)
+    print("Telegram and Slack are not wired up in this build yet.", file=sys.stderr)
+    return 2
+
+
+def cmd_instrument_validate(args: argparse.Namespace, config: Config) -> int:
+    from instruments.schema import InstrumentInvalid, parse_instrument
+
+    t = translator(args.locale or config.default_locale)
+    path = Path(args.file)
+    try:
+        instrument = parse_instrument(path.read_bytes(), path.name)
+    except InstrumentInvalid as invalid:
+        print(invalid.render(t), file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(t._("Cannot read %(file)s: %(error)s", file=path, error=error.strerror), file=sys.stderr)
+        return 2
+    n = sum(len(a.items) for a in instrument.areas)
+    print(t._("%(file)s is valid: %(id)s with %(n)s statements.", file=path.name, id=instrument.id, n=n))
+    return 0
+
+
+def cmd_instrument_add(args: argparse.Namespace, config: Config) -> int:
+    from bot import catalogue, runtime
+    from instruments.schema import InstrumentInvalid
+    from storage.db import transaction
+
+    t = translator(args.locale or config.default_locale)
+    app = runtime.start(config)
+    path = Path(args.file)
+    try:
+        source = path.read_bytes().decode("utf-8")
+        with transaction(app.sessions) as session:
+            installed = catalogue.install(
+                session, source, path.name, app.clock.now(), activate=True if args.activate else None
+            )
+    except InstrumentInvalid as invalid:
+        print(invalid.render(t), file=sys.stderr)
+        return 1
+    except (OSError, UnicodeDecodeError) as error:
+        print(t._("Cannot read %(file)s: %(error)s", file=path, error=error), file=sys.stderr)
+        return 2
+    if not installed.created:
+        print(
+            t._("%(id)s version %(v)s is already installed.", id=installed.instrument_id, v=installed.version)
+        )
+    elif installed.activated:
+        print(
+            t._(
+                "Installed %(id)s version %(v)s; it is active.",
+                id=installed.instrument_id,
+                v=installed.version,
+            )
+        )
+    else:
+        print(
+            t._(
+                "Installed %(id)s version %(v)s. Activate it with: assessbot instrument add --activate FILE",
+                id=installed.instrument_id,
+                v=installed.version,
+            )
+        )
+    return 0
+
+
+def cmd_i18n_sync(_args: argparse.Namespace, _config: Config) -> int:
+    from bot.i18n import sync_catalogs
+
+    missing = sync_catalogs()
+    for locale, ids in missing.items():
+        for msgid in ids:
+            print(f"{locale}: untranslated: {msgid!r}")
+    return 1 if any(missing.values()) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assessbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot on the configured platforms (the terminal if none)")
+    run.set_defaults(handler=cmd_run, user=None, locale=None)
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--as", dest="user", help="who you are in the chat (default: your login name)")
+    chat.add_argument("--locale", choices=["sv", "en"], help="language to start in")
+    chat.set_defaults(handler=cmd_chat)
+
+    instrument = sub.add_parser("instrument", help="validate or install an instrument file")
+    isub = instrument.add_subparsers(dest="instrument_command", required=True)
+    validate = isub.add_parser("validate", help="check a file and list every problem")
+    validate.add_argument("file")
+    validate.add_argument("--locale", choices=["sv", "en"])
+    validate.set_defaults(handler=cmd_instrument_validate)
+    add = isub.add_parser("add", help="install a file (a new version if the id exists)")
+    add.add_argument("file")
+    add.add_argument("--activate", action="store_true", help="make this version the active one")
+    add.add_argument("--locale", choices=["sv", "en"])
+    add.set_defaults(handler=cmd_instrument_add)
+
+    i18n = sub.add_parser("i18n", help="translation catalogs")
+    i18n_sub = i18n.add_subparsers(dest="i18n_command", required=True)
+    sync = i18n_sub.add_parser("sync", help="extract messages into locales/ and list untranslated ones")
+    sync.set_defaults(handler=cmd_i18n_sync)
+
+    for extend in EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Feature modules add their own sub-commands here: functions taking the sub-parsers object.
+EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = Config.from_env()
+    handler: Handler = args.handler
+    return handler(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Configuration from environment variables (all prefixed ASSESSBOT_), with working defaults.
+
+With nothing set, the bot runs in the terminal on an SQLite file in the current directory.
+Secrets are kept out of `repr`, so printing or logging a Config never shows a token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+
+def _secret() -> str | None:
+    return field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = "sqlite:///assessbot.sqlite3"
+    default_locale: str = "en"
+    default_timezone: str = "Europe/Stockholm"
+    anonymity_threshold: int = 5
+    # Where the terminal adapter and `assessbot report` write images and files.
+    output_dir: str = "assessbot-output"
+    log_level: str = "INFO"
+
+    telegram_token: str | None = _secret()
+    telegram_api_url: str | None = None  # e.g. a self-hosted telegram-bot-api server
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = _secret()
+    telegram_webhook_listen: str = "0.0.0.0"  # noqa: S104 - a webhook server must be reachable
+    telegram_webhook_port: int = 8443
+
+    slack_bot_token: str | None = _secret()
+    slack_app_token: str | None = _secret()
+    slack_signing_secret: str | None = _secret()
+    slack_api_url: str | None = None
+    slack_port: int = 3000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get("ASSESSBOT_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))

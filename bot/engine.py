@@ -1,0 +1,171 @@
+"""The conversation engine: one incoming event in, the replies out, one transaction in between.
+
+Contract: `Engine.handle(incoming) -> list[Reply]`. The database transaction commits before the
+replies are returned, so whatever the person is told has been stored. A platform event id is
+recorded in the same transaction; a re-delivered event (or a double-clicked button carrying the
+same id) finds it and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from importlib import import_module
+from types import ModuleType
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import assessment
+from bot.clock import Clock, SystemClock
+from bot.commands import Context, Registry, UsageError, command_words
+from bot.config import Config
+from bot.free_text import clean
+from bot.i18n import pick_locale, translator
+from bot.messages import Incoming, Reply
+from bot.people import identify, locale_of
+from bot.permissions import may_use
+from storage.models import AuditLog, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+# Feature modules, each with `register(registry)`. A new feature adds its module here.
+FEATURES: tuple[str, ...] = (
+    "bot.self_service",
+    "bot.assessment",
+)
+
+MAX_TEXT_CHARS = 64 * 1024
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        config: Config | None = None,
+        clock: Clock | None = None,
+        features: Iterable[str] = FEATURES,
+    ) -> None:
+        self.sessions = sessions
+        self.config = config or Config()
+        self.clock = clock or SystemClock()
+        self.registry = Registry()
+        for name in features:
+            module: ModuleType = import_module(name)
+            module.register(self.registry)
+        self.registry.action("cmd")(self._button_command)
+
+    # ------------------------------------------------------------ entry point
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        """Handle one event. Never raises: failures become a friendly message in the person's language."""
+        fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
+        if incoming.text is not None and len(incoming.text) > MAX_TEXT_CHARS:
+            return [Reply(fallback._("That message is too long for me. Please write something shorter."))]
+        try:
+            with self.sessions() as session, session.begin():
+                return self._handle(session, incoming)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("database unavailable while handling an event: %s", type(exc).__name__)
+            return [Reply(fallback._("I can't reach my database just now. Please try again in a minute."))]
+        except Exception:
+            log.exception("unexpected error while handling an event from %s", incoming.platform)
+            return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
+
+    def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
+        now = self.clock.now()
+        if incoming.event_id and not self._first_delivery(session, incoming, now):
+            return []
+        person = identify(session, incoming, now, self.config.default_locale)
+        ctx = Context(
+            session=session,
+            person=person,
+            incoming=incoming,
+            now=now,
+            t=translator(locale_of(person, self.config.default_locale)),
+            config=self.config,
+            engine=self,
+        )
+        if not incoming.is_private:
+            return [
+                Reply(
+                    ctx.t._("Let's talk in a private chat: open a direct message with me and write assess.")
+                )
+            ]
+        if incoming.action is not None:
+            return self._action(ctx, incoming.action)
+        text = clean(incoming.text or "").strip()
+        if not text and incoming.attachment is not None:
+            text = "instrument upload"
+        if not text:
+            return [Reply(ctx.t._("I didn't catch that. Type help to see what you can do."))]
+        return self._text(ctx, text)
+
+    def _first_delivery(self, session: Session, incoming: Incoming, now: object) -> bool:
+        """Record the event id; False if it was recorded before (a re-delivery)."""
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        result = session.execute(
+            insert(ProcessedEvent)
+            .values(platform=incoming.platform, event_id=incoming.event_id, at=now)
+            .on_conflict_do_nothing()
+            .returning(ProcessedEvent.id)
+        )
+        return result.scalar() is not None
+
+    # ------------------------------------------------------------ routing
+
+    def _action(self, ctx: Context, payload: str) -> list[Reply]:
+        prefix, _, rest = payload.partition(":")
+        handler = self.registry.actions.get(prefix)
+        if handler is None or len(payload) > 200:
+            return [assessment.invalid_button(ctx)]
+        ctx.person.pending = None
+        return handler(ctx, rest.split(":") if rest else [])
+
+    def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
+        return self._text(ctx, " ".join(args))
+
+    def _text(self, ctx: Context, text: str) -> list[Reply]:
+        words = command_words(text)
+        matched = self.registry.match(words) if words else None
+        pending = ctx.person.pending
+        if pending is not None and matched is None:
+            kind = str(pending.get("kind"))
+            ctx.person.pending = None
+            handler = self.registry.pending.get(kind)
+            if handler is not None:
+                return handler(ctx, pending, text)
+        if matched is not None:
+            ctx.person.pending = None
+            command, args = matched
+            if not may_use(ctx.session, ctx.person, command.audience):
+                return [
+                    Reply(
+                        ctx.t._(
+                            "Sorry, you don't have permission to do that. Type help to see what you can do."
+                        )
+                    )
+                ]
+            try:
+                return command.run(ctx, args)
+            except UsageError as error:
+                return [Reply(str(error))]
+        response = assessment.current_response(ctx)
+        if response is not None:
+            return assessment.on_text(ctx, response, text)
+        return [
+            Reply(ctx.t._("I didn't understand that. Type help to see what you can do, or assess to start."))
+        ]
+
+    # ------------------------------------------------------------ shared services
+
+    def audit(self, ctx: Context, action: str, detail: dict[str, object]) -> None:
+        ctx.session.add(AuditLog(at=ctx.now, actor_person_id=ctx.person.id, action=action, detail=detail))
+
+    def latest_audit(self, session: Session, limit: int = 20) -> list[AuditLog]:
+        return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))

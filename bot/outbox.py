@@ -1,0 +1,208 @@
+"""The outbox: messages the bot sends on its own initiative (invitations, reminders, nudges, digests).
+
+Writers (commands, scheduler jobs) only insert rows; the idempotency key is unique, so writing
+the same message twice writes it once. A dispatcher (any number of them, in any process) claims
+due rows, sends them through the platform's Sender and marks them sent.
+
+Delivery is at-least-once with a narrow window: a row is claimed (committed) before sending and
+marked sent right after; only a crash between the platform accepting a message and that commit
+can repeat one message, after the claim's lease has run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.i18n import pick_locale
+from bot.messages import Address, Reply, RetryLater, Sender, Undeliverable, replies_from_json, replies_to_json
+from storage.db import transaction
+from storage.models import Identity, Outbox, OutboxState, Person
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+def enqueue(
+    session: Session,
+    *,
+    person_id: int,
+    kind: str,
+    replies: Sequence[Reply],
+    key: str,
+    due_at: datetime,
+) -> bool:
+    """Queue a message once per key. Returns False when a message with this key already exists."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(Outbox)
+        .values(
+            person_id=person_id,
+            kind=kind,
+            payload=replies_to_json(replies),
+            due_at=due_at,
+            idempotency_key=key,
+            state=OutboxState.PENDING,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Outbox.id)
+    )
+    return result.scalar() is not None
+
+
+def cancel_for_person(session: Session, person_id: int, kinds: Sequence[str] | None = None) -> int:
+    """Cancel a person's unsent messages (they left, opted out, or asked to be forgotten)."""
+    statement = (
+        update(Outbox)
+        .where(Outbox.person_id == person_id, Outbox.state == OutboxState.PENDING)
+        .values(state=OutboxState.CANCELLED)
+    )
+    if kinds:
+        statement = statement.where(Outbox.kind.in_(kinds))
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    person_id: int
+    payload: list[dict[str, object]]
+    attempts: int
+
+
+class Dispatcher:
+    """Claims due outbox rows and sends them. Safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        senders: Mapping[str, Sender],
+        clock: Clock,
+        *,
+        worker: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        default_locale: str = "en",
+    ) -> None:
+        self.sessions = sessions
+        self.senders = dict(senders)
+        self.clock = clock
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease = lease
+        self.default_locale = default_locale
+
+    def run_once(self, limit: int = 50) -> int:
+        """Send what is due now; returns how many messages were sent."""
+        sent = 0
+        for row in self._claim(limit):
+            if self._deliver(row):
+                sent += 1
+        return sent
+
+    def drain(self, limit: int = 50) -> int:
+        """Send until nothing more is due (tests and the terminal adapter)."""
+        total = 0
+        while (n := self.run_once(limit)) > 0:
+            total += n
+        return total
+
+    def _claim(self, limit: int) -> list[Claimed]:
+        now = self.clock.now()
+        with transaction(self.sessions) as session:
+            stale = now - self.lease
+            # A claim whose worker died before marking it is taken over once its lease runs out.
+            query = (
+                select(Outbox)
+                .where(
+                    Outbox.due_at <= now,
+                    (Outbox.state == OutboxState.PENDING)
+                    | ((Outbox.state == OutboxState.SENDING) & (Outbox.claimed_at < stale)),
+                )
+                .order_by(Outbox.due_at, Outbox.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            claimed = []
+            for row in rows:
+                row.state = OutboxState.SENDING
+                row.claimed_by = self.worker
+                row.claimed_at = now
+                row.attempts += 1
+                claimed.append(Claimed(row.id, row.person_id, list(row.payload), row.attempts))
+            return claimed
+
+    def _address(self, session: Session, person_id: int) -> Address | None:
+        person = session.get(Person, person_id)
+        if person is None:
+            return None
+        identities = session.scalars(
+            select(Identity).where(Identity.person_id == person_id).order_by(Identity.id)
+        ).all()
+        for identity in identities:
+            if identity.platform in self.senders:
+                return Address(
+                    platform=identity.platform,
+                    workspace=identity.workspace,
+                    user_id=identity.platform_user_id,
+                    chat=identity.address or identity.platform_user_id,
+                    locale=pick_locale(person.locale, person.locale_hint, self.default_locale),
+                )
+        return None
+
+    def _deliver(self, row: Claimed) -> bool:
+        with self.sessions() as session:
+            address = self._address(session, row.person_id)
+        if address is None:
+            self._finish(row, OutboxState.FAILED, error="no reachable identity")
+            return False
+        try:
+            self.senders[address.platform].send(address, replies_from_json(row.payload))
+        except RetryLater as wait:
+            self._reschedule(row, timedelta(seconds=wait.seconds), "rate limited")
+            return False
+        except Undeliverable as refused:
+            self._finish(row, OutboxState.FAILED, error=str(refused)[:500])
+            return False
+        except Exception as exc:  # noqa: BLE001 - any sender failure must leave the row retryable
+            log.warning("outbox %s: send failed (%s)", row.id, type(exc).__name__)
+            if row.attempts >= MAX_ATTEMPTS:
+                self._finish(row, OutboxState.FAILED, error=type(exc).__name__)
+            else:
+                self._reschedule(row, timedelta(seconds=30 * 2**row.attempts), type(exc).__name__)
+            return False
+        self._finish(row, OutboxState.SENT)
+        return True
+
+    def _finish(self, row: Claimed, state: OutboxState, *, error: str | None = None) -> None:
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.claimed_by == self.worker)
+                .values(
+                    state=state,
+                    sent_at=self.clock.now() if state is OutboxState.SENT else None,
+                    last_error=error,
+                )
+            )
+
+    def _reschedule(self, row: Claimed, delay: timedelta, error: str) -> None:
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.claimed_by == self.worker)
+                .values(state=OutboxState.PENDING, due_at=self.clock.now() + delay, last_error=error)
+            )

@@ -1,0 +1,126 @@
+"""People and their platform identities: who is talking, in which language, and joining units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.i18n import pick_locale
+from bot.messages import Incoming
+from storage.models import Identity, JoinCode, Membership, Person, Role
+
+
+def identify(session: Session, incoming: Incoming, now: datetime, default_locale: str) -> Person:
+    """The person behind an incoming event, created on first contact."""
+    identity = session.scalar(
+        select(Identity).where(
+            Identity.platform == incoming.platform,
+            Identity.workspace == incoming.workspace,
+            Identity.platform_user_id == incoming.user_id,
+        )
+    )
+    if identity is not None:
+        person = identity.person
+        if incoming.locale_hint and person.locale_hint != incoming.locale_hint:
+            person.locale_hint = incoming.locale_hint
+        if incoming.address and incoming.is_private and identity.address != incoming.address:
+            identity.address = incoming.address
+        if incoming.display_name and not person.display_name:
+            person.display_name = incoming.display_name
+        return person
+    person = Person(
+        display_name=incoming.display_name or "",
+        locale_hint=incoming.locale_hint,
+        created_at=now,
+    )
+    session.add(person)
+    session.flush()
+    # Two first messages of a new person may race in two processes: insert-or-ignore, then re-read.
+    values = {
+        "person_id": person.id,
+        "platform": incoming.platform,
+        "workspace": incoming.workspace,
+        "platform_user_id": incoming.user_id,
+        "address": incoming.address if incoming.is_private else None,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Identity).values(**values).on_conflict_do_nothing())
+    identity = session.scalar(
+        select(Identity).where(
+            Identity.platform == incoming.platform,
+            Identity.workspace == incoming.workspace,
+            Identity.platform_user_id == incoming.user_id,
+        )
+    )
+    assert identity is not None
+    if identity.person_id != person.id:
+        session.delete(person)
+        return identity.person
+    return person
+
+
+def locale_of(person: Person, default_locale: str) -> str:
+    return pick_locale(person.locale, person.locale_hint, default_locale)
+
+
+def first_name(person: Person) -> str:
+    return (person.display_name or "").split(" ")[0]
+
+
+@dataclass(frozen=True)
+class Joined:
+    unit_name: str
+    role: Role | None
+    admin: bool
+    already: bool
+
+
+class JoinRefused(Exception):
+    """The code is unknown, used up or expired (the reason is a message id for the person)."""
+
+
+def redeem(session: Session, person: Person, code: str, now: datetime) -> Joined:
+    """Use a join code: membership of its unit with its role (or admin rights for a claim code)."""
+    row = session.scalar(select(JoinCode).where(JoinCode.code == code.strip()))
+    if row is None:
+        raise JoinRefused("unknown")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise JoinRefused("expired")
+    if row.grants_admin:
+        already = person.is_admin
+        if not already:
+            _use(session, row)
+            person.is_admin = True
+        return Joined("", None, True, already)
+    assert row.unit_id is not None
+    membership = session.scalar(
+        select(Membership).where(Membership.person_id == person.id, Membership.unit_id == row.unit_id)
+    )
+    role = row.role or Role.STAFF
+    if membership is not None:
+        return Joined(membership.unit.name, membership.role, False, True)
+    _use(session, row)
+    membership = Membership(person_id=person.id, unit_id=row.unit_id, role=role, joined_at=now)
+    session.add(membership)
+    session.flush()
+    return Joined(membership.unit.name, role, False, False)
+
+
+def _use(session: Session, row: JoinCode) -> None:
+    # Count the use atomically, so a single-use code cannot be used twice by two people at once.
+    if row.max_uses is None:
+        session.execute(update(JoinCode).where(JoinCode.id == row.id).values(uses=JoinCode.uses + 1))
+        return
+    result = session.execute(
+        update(JoinCode)
+        .where(JoinCode.id == row.id, JoinCode.uses < JoinCode.max_uses)
+        .values(uses=JoinCode.uses + 1)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise JoinRefused("used")
