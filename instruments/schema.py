@@ -197,6 +197,9 @@ class _NoAliasLoader(yaml.SafeLoader):
     pass
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
 def _check_events(source: str, filename: str) -> list[Problem]:
     """Refuse anchors, aliases and deep nesting before anything is constructed."""
     problems: list[Problem] = []
@@ -205,6 +208,15 @@ def _check_events(source: str, filename: str) -> list[Problem]:
         line = ev.start_mark.line + 1 if ev.start_mark else 0
         if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None):
             problems.append(Problem(line, "", N_("anchors and aliases (& and *) are not allowed")))
+            return problems
+        tag = getattr(ev, "tag", None)
+        if (
+            tag is not None
+            and tag not in _PLAIN_TAGS
+            and not (isinstance(ev, yaml.ScalarEvent) and tag == "!")
+        ):
+            # Only plain data: a tag such as !!python/object never gets near a constructor.
+            problems.append(Problem(line, "", N_("tags such as %(tag)s are not allowed"), {"tag": tag}))
             return problems
         if isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             depth += 1
@@ -287,7 +299,10 @@ class _Validator:
         while path:
             if path in self.located.lines:
                 return self.located.lines[path]
-            path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+            parent = re.sub(r"(\.?[^.\[\]]+|\[\d+\])$", "", path)
+            if parent == path:
+                break
+            path = parent
         return 1
 
     def problem(self, path: str, message: str, **params: object) -> None:

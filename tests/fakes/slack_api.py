@@ -845,6 +845,7 @@ class FakeSlackAPI:
         handler = self._handlers.get(method)
         if handler is None:
             self._record(method, {}, error="unknown_method")
+            # approximation: Slack's wording and body; HTTP status 200 is assumed, not documented
             return _Reply.json({"ok": False, "error": "unknown_method", "req_method": method})
         warnings: list[str] = []
         try:
@@ -929,7 +930,7 @@ class FakeSlackAPI:
                 if method not in self._form_only_methods:
                     try:
                         decoded = json.loads(body.decode("utf-8"))
-                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # approximation: code
                         raise _ApiError("invalid_json") from exc
                     if not isinstance(decoded, dict):
                         raise _ApiError("invalid_json")
@@ -1180,6 +1181,7 @@ class FakeSlackAPI:
     def _views_publish(self, params: dict[str, Any]) -> _JSON:
         user_id = _as_str(params.get("user_id")) or ""
         if user_id not in self._users:
+            # approximation: the error code for an unknown user_id is not documented
             raise _ApiError(
                 "invalid_arguments", extra={"response_metadata": {"messages": ["[ERROR] invalid user_id"]}}
             )
@@ -1341,6 +1343,7 @@ class FakeSlackAPI:
         except ValueError as exc:
             raise _ApiError("invalid_arguments") from exc
         if length <= 0:
+            # documented: missing_argument 'typically only occurs when the length provided is 0'
             raise _ApiError("missing_argument")
         alt_txt = _as_str(params.get("alt_txt"))
         if alt_txt is not None and len(alt_txt) > 1000:
@@ -1416,6 +1419,7 @@ class FakeSlackAPI:
         if not authorized:
             self._rejected_downloads += 1
             self._record("file_download", {"file": file_id, "path": path}, status=302, error="not_authed")
+            # Slack sends unauthenticated (or wrongly authenticated) file requests to its sign-in page
             redirect = f"{self.root_url}/signin?redir={urllib.parse.quote(path)}"
             return _Reply(302, b"", "text/html; charset=utf-8", {"Location": redirect})
         if f is None:
@@ -1491,6 +1495,7 @@ class FakeSlackAPI:
             message["user"] = target.user_id
             self._ephemeral.setdefault(channel, []).append(message)
         self._record("response_url", payload)
+        # approximation: the body of a response_url answer is not part of the documented contract
         return _Reply.json({"ok": True})
 
 

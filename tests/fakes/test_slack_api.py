@@ -327,6 +327,28 @@ def test_bad_or_missing_token_and_unknown_method(fake: FakeSlackAPI, client: Web
     assert client.auth_test()["user_id"] == fake.bot_user_id
 
 
+def _raw_post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def test_token_placement_follows_slack(fake: FakeSlackAPI) -> None:
+    bearer = {"Authorization": f"Bearer {fake.token}"}
+    as_json = {"Content-Type": "application/json; charset=utf-8"}
+    # JSON bodies need the Authorization header; a token inside the JSON is not read.
+    assert _raw_post(fake.base_url + "auth.test", json.dumps({"token": fake.token}).encode(), as_json)[
+        "error"
+    ] == ("not_authed")
+    # Query-string tokens are refused for apps created after 2021-02-24.
+    assert _raw_post(f"{fake.base_url}auth.test?token={fake.token}", b"", {})["error"] == "not_authed"
+    # users.info only reads form/query arguments, so a JSON body is as good as no arguments.
+    body = json.dumps({"user": USER}).encode()
+    assert _raw_post(fake.base_url + "users.info", body, {**bearer, **as_json})["error"] == "user_not_found"
+    assert _raw_post(fake.base_url + "users.info", f"user={USER}".encode(), bearer)["user"]["id"] == USER
+
+
 # ---------------------------------------------------------------------------------------------- Bolt
 
 
