@@ -36,7 +36,8 @@ def revoke_claim_codes(session: Session, now: datetime) -> None:
             JoinCode.grants_admin.is_(True),
             (JoinCode.expires_at.is_(None)) | (JoinCode.expires_at > now),
         )
-        .values(expires_at=now)
+        # Used up as well as expired: a clock that disagrees (another process) cannot revive it.
+        .values(expires_at=now, max_uses=JoinCode.uses)
     )
 
 
