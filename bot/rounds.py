@@ -371,34 +371,35 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
             "invited": invited,
         },
     )
-    lines = [
-        t._(
-            "Round #%(id)s (%(title)s) is open for %(unit)s until %(date)s.",
-            id=round_.id,
-            title=round_title(ctx.session, round_, ctx.locale),
-            unit=request.unit.name
-            + (
-                " "
-                + t.ngettext("and %(n)s unit below it", "and %(n)s units below it", len(request.unit_ids) - 1)
-                if len(request.unit_ids) > 1
-                else ""
-            ),
-            date=t.date(request.closes_on),
-        ),
-        t.ngettext(
+    below = len(request.unit_ids) - 1
+    where = request.unit.name
+    if below:
+        where += " " + t.ngettext("and %(n)s unit below it", "and %(n)s units below it", below)
+    if invited:
+        invitations = t.ngettext(
             "I am sending an invitation to %(n)s person.",
             "I am sending invitations to %(n)s people.",
             invited,
         )
-        if invited
-        else t._("Nobody there can answer yet; people who join the unit with a code are added to the round."),
-        t._(
-            "Reminders: %(rule)s · anonymity threshold: %(threshold)s%(anonymous)s",
-            rule=request.reminder_rule,
-            threshold=request.threshold,
-            anonymous=" · " + t._("anonymous") if request.anonymous else "",
-        ),
-    ]
+    else:
+        invitations = t._(
+            "Nobody there can answer yet; people who join the unit with a code are added to the round."
+        )
+    settings = t._(
+        "Reminders: %(rule)s · anonymity threshold: %(threshold)s",
+        rule=request.reminder_rule,
+        threshold=request.threshold,
+    )
+    if request.anonymous:
+        settings += " · " + t._("anonymous")
+    opened = t._(
+        "Round #%(id)s (%(title)s) is open for %(unit)s until %(date)s.",
+        id=round_.id,
+        title=round_title(ctx.session, round_, ctx.locale),
+        unit=where,
+        date=t.date(request.closes_on),
+    )
+    lines = [opened, invitations, settings]
     return [Reply("\n".join(lines))]
 
 

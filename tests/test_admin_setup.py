@@ -75,7 +75,9 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     )
     admin.say("unit create Lunds bibliotek parent Region Skåne")  # quotes are optional
     tree = texts(admin.say("unit list"))
-    assert tree.index("• Region Skåne") < tree.index("  • Lunds bibliotek") < tree.index("  • Ystad bibliotek")
+    assert (
+        tree.index("• Region Skåne") < tree.index("  • Lunds bibliotek") < tree.index("  • Ystad bibliotek")
+    )
 
     ystad_staff = code_from(admin.say('unit invite "Ystad bibliotek" role staff uses 3 days 14'))
     lund_staff = code_from(admin.say('unit invite "Lunds bibliotek" uses 2'))
@@ -91,7 +93,9 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     )
     # A broken file: every problem with its line, nothing stored.
     versions_before = count(runtime, InstrumentVersion)
-    broken = library_source().replace("points: 7", "points: 12").replace('sv: "Vilken är din yrkesroll?", ', "")
+    broken = (
+        library_source().replace("points: 7", "points: 12").replace('sv: "Vilken är din yrkesroll?", ', "")
+    )
     report = texts(admin.upload("broken.yaml", broken.encode()))
     assert "broken.yaml has 2 problems, nothing was saved:" in report
     assert "line 15, scale.points: 12 is more than the maximum of 10" in report
@@ -101,7 +105,9 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
 
     # The principal and three Ystad staff join before the round opens...
     pia = person(runtime, "pia", "Pia Principal", principal_code)
-    ystad = [person(runtime, f"y{i}", name, ystad_staff) for i, name in enumerate(["Ylva", "Yngve", "Yasmin"])]
+    ystad = [
+        person(runtime, f"y{i}", name, ystad_staff) for i, name in enumerate(["Ylva", "Yngve", "Yasmin"])
+    ]
     assert "You are now a member of Ystad bibliotek" in texts(ystad[0].history)
 
     opened = texts(
@@ -109,7 +115,10 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
             'round open digcomp-library "Region Skåne" closes 2026-12-12 with-subunits name "Autumn 2026" threshold 3'
         )
     )
-    assert "Round #1 (Autumn 2026) is open for Region Skåne and 2 units below it until December 12, 2026." in opened
+    assert (
+        "Round #1 (Autumn 2026) is open for Region Skåne and 2 units below it until December 12, 2026."
+        in opened
+    )
     assert "I am sending invitations to 4 people." in opened
 
     # ...and get their invitation through the outbox.
@@ -152,20 +161,27 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     assert "I invited 0 people who were not invited before." in again
     with runtime.sessions() as session:
         invites = session.scalars(select(Outbox.idempotency_key).where(Outbox.kind == "invite")).all()
-        assert sorted(invites) == sorted(f"invite:1:{pid}" for pid in _person_ids(session, "pia", "y0", "y1", "y2"))
+        assert sorted(invites) == sorted(
+            f"invite:1:{pid}" for pid in _person_ids(session, "pia", "y0", "y1", "y2")
+        )
         assert session.scalar(select(func.count()).select_from(Round)) == 1
         assert session.scalar(select(func.count()).select_from(RoundParticipant)) == 6
 
     log = texts(admin.say("audit"))
-    for action in ("unit.create", "unit.invite", "instrument.upload", "instrument.activate", "round.open", "admin.claim"):
+    for action in (
+        "unit.create",
+        "unit.invite",
+        "instrument.upload",
+        "instrument.activate",
+        "round.open",
+        "admin.claim",
+    ):
         assert action in log
     assert "Alva Admin" in log
 
 
 def _person_ids(session, *user_ids: str) -> list[int]:
-    return list(
-        session.scalars(select(Identity.person_id).where(Identity.platform_user_id.in_(user_ids)))
-    )
+    return list(session.scalars(select(Identity.person_id).where(Identity.platform_user_id.in_(user_ids))))
 
 
 def test_claim_code_is_single_use_and_gone_once_there_is_an_admin(runtime: Runtime) -> None:
@@ -203,12 +219,17 @@ def test_pasted_yaml_is_installed_and_validate_stores_nothing(runtime: Runtime) 
     source = library_source().replace("id: digcomp-library", "id: library-pilot")
     checked = texts(admin.say("instrument validate\n" + source))
     assert "message.yaml is valid: library-pilot with 24 statements. Nothing was saved." in checked
-    assert "I don't know an instrument called library-pilot" in texts(admin.say("instrument show library-pilot"))
-    assert "Installed library-pilot version 1; it is active." in texts(admin.say("instrument upload\n" + source))
+    assert "I don't know an instrument called library-pilot" in texts(
+        admin.say("instrument show library-pilot")
+    )
+    assert "Installed library-pilot version 1; it is active." in texts(
+        admin.say("instrument upload\n" + source)
+    )
     listing = texts(admin.say("instrument list"))
     assert "• library-pilot: Digital competence for library staff · active version 1 · 1 version" in listing
     shown = texts(admin.say("instrument show library-pilot"))
-    assert "version 1 (message.yaml" in shown and "0 responses, 0 rounds · active" in shown
+    assert "version 1 (message.yaml" in shown
+    assert "0 responses, 0 rounds · active" in shown
     assert "already installed" in texts(admin.say("instrument upload\n" + source))
     assert "Attach the instrument file" in texts(admin.say("instrument upload"))
 
@@ -228,7 +249,9 @@ def test_invite_on_telegram_shows_a_deep_link(runtime: Runtime) -> None:
     assert "You are now a member of Ystad bibliotek" in texts(newcomer.say(f"/start {code.lower()}"))
     with runtime.sessions() as session:
         row = session.scalar(select(JoinCode).where(JoinCode.code == code))
-        assert row is not None and row.uses == 1 and row.max_uses == 20
+        assert row is not None
+        assert row.uses == 1
+        assert row.max_uses == 20
         assert re.fullmatch(r"[2-9A-HJ-NP-Z]{6}", code)
 
 
@@ -246,7 +269,8 @@ def test_command_line_names_the_first_admin(runtime: Runtime, db_url: str, tmp_p
     assert "telegram:12345 is now an administrator." in result.stdout
     with runtime.sessions() as session:
         identity = session.scalar(select(Identity).where(Identity.platform_user_id == "12345"))
-        assert identity is not None and identity.person.is_admin
+        assert identity is not None
+        assert identity.person.is_admin
         assert session.scalar(select(AuditLog.action).where(AuditLog.action == "admin.add")) == "admin.add"
     # The claim code printed at first start no longer works.
     eve = Conversation(runtime.engine, "eve", display_name="Eve")

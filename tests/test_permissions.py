@@ -7,7 +7,6 @@ message and changes nothing in the database.
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import select
 
@@ -130,9 +129,24 @@ def test_permission_table(
 
 
 def test_help_lists_only_what_each_role_may_run(runtime: Runtime, organisation: Organisation) -> None:
-    commands = ["unit create", "unit list", "unit invite", "unit members", "unit role", "instrument upload",
-                "instrument validate", "instrument list", "instrument show", "instrument activate",
-                "round open", "round status", "round list", "round close", "admin grant", "audit"]
+    commands = [
+        "unit create",
+        "unit list",
+        "unit invite",
+        "unit members",
+        "unit role",
+        "instrument upload",
+        "instrument validate",
+        "instrument list",
+        "instrument show",
+        "instrument activate",
+        "round open",
+        "round status",
+        "round list",
+        "round close",
+        "admin grant",
+        "audit",
+    ]
     expected = {
         "staff": set(),
         "principal": {"unit list", "unit invite", "unit members", "round status", "round list"},
@@ -146,10 +160,15 @@ def test_help_lists_only_what_each_role_may_run(runtime: Runtime, organisation: 
 
 
 def test_every_admin_command_has_a_summary_and_an_example(runtime: Runtime) -> None:
-    mine = [c for c in runtime.engine.registry.commands if c.words[0] in ("unit", "instrument", "round", "admin", "audit")]
+    mine = [
+        c
+        for c in runtime.engine.registry.commands
+        if c.words[0] in ("unit", "instrument", "round", "admin", "audit")
+    ]
     assert len(mine) == 16
     for command in mine:
-        assert command.summary and command.example.startswith(" ".join(command.words))
+        assert command.summary
+        assert command.example.startswith(" ".join(command.words))
 
 
 def test_refusals_name_the_problem(runtime: Runtime, organisation: Organisation) -> None:
@@ -165,11 +184,14 @@ def test_refusals_name_the_problem(runtime: Runtime, organisation: Organisation)
 
 def test_manager_sees_only_units_below_them(runtime: Runtime, organisation: Organisation) -> None:
     tree = texts(organisation.manager.say("unit list"))
-    assert "Region Skåne" in tree and "Ystad bibliotek" in tree and "Lunds bibliotek" in tree
-    assert "Halland" not in tree and "Halmstad" not in tree
+    assert "Region Skåne" in tree
+    assert "Ystad bibliotek" in tree
+    assert "Lunds bibliotek" in tree
+    assert "Halland" not in tree
+    assert "Halmstad" not in tree
     principal_tree = texts(organisation.principal.say("unit list"))
-    assert "Ystad bibliotek" in principal_tree and "Lunds" not in principal_tree
+    assert "Ystad bibliotek" in principal_tree
+    assert "Lunds" not in principal_tree
     rounds = texts(organisation.manager.say("round list"))
-    assert "#1" in rounds and "#2" not in rounds
-
-
+    assert "#1" in rounds
+    assert "#2" not in rounds
