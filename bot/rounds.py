@@ -225,7 +225,7 @@ def invitation(session: Session, config: Config, round_: Round, person: Person, 
         ),
         _privacy_line(t, round_),
     ]
-    return Reply("\n".join(lines), ((Choice(t._("Start"), f"o:{round_.id}"),),))
+    return Reply("\n".join(lines), ((Choice(t._("Start the assessment"), f"o:{round_.id}"),),))
 
 
 def _privacy_line(t: Translator, round_: Round) -> str:
