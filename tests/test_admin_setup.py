@@ -279,3 +279,31 @@ def test_command_line_names_the_first_admin(runtime: Runtime, db_url: str, tmp_p
     # The first admin, writing from Telegram, has the admin commands.
     boss = Conversation(runtime.engine, "12345", platform="telegram", display_name="Boss")
     assert "round open" in texts(boss.say("help"))
+
+
+def test_admin_sets_up_through_the_terminal_adapter(runtime: Runtime, tmp_path: Path) -> None:
+    import io
+
+    from adapters.console import ConsoleAdapter
+
+    upload = tmp_path / "library-v2.yaml"
+    upload.write_text(library_source().replace("Digital competence for library staff", "Library skills 2026"))
+    out = io.StringIO()
+    terminal = ConsoleAdapter(runtime.engine, user="alva", locale_hint="en", out=out, output_dir=tmp_path)
+    terminal.run(
+        [
+            f"join {runtime.admin_claim_code}",
+            'unit create "Region Skåne"',
+            'unit create "Ystad bibliotek" parent "Region Skåne"',
+            "unit invite Ystad uses 5",
+            f"@{upload}",
+            "instrument activate digcomp-library 2",
+            'round open digcomp-library "Ystad bibliotek" closes 2026-12-12',
+            "round status",
+        ],
+        prompt=False,
+    )
+    shown = out.getvalue()
+    assert "Installed digcomp-library version 2." in shown
+    assert "Round #1 (Library skills 2026) is open for Ystad bibliotek until December 12, 2026." in shown
+    assert "Ystad bibliotek: 0 invited · 0 started · 0 completed" in shown

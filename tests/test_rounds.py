@@ -63,6 +63,10 @@ def invitations(runtime: Runtime) -> dict[str, Outbox]:
             "closes is given twice",
         ),
         ("round open digcomp-library bibliotek closes 2026-12-12", "Several units match bibliotek"),
+        (
+            "round open digcomp-library Ystad closes 2026-12-12 anonymous please",
+            "I don't understand please here.",
+        ),
     ],
 )
 def test_a_wrong_round_open_says_why_and_stores_nothing(
