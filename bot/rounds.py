@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import catalogue
@@ -189,20 +191,23 @@ def _answering_members(session: Session, unit_ids: set[int]) -> list[Membership]
 
 
 def _add_participant(session: Session, round_: Round, membership: Membership, now: datetime) -> bool:
-    exists = session.scalar(
-        select(RoundParticipant.id).where(
-            RoundParticipant.round_id == round_.id, RoundParticipant.person_id == membership.person_id
+    """Insert-or-ignore on the unique (round, person): two admins repeating `round open` at once,
+    or a join racing an opening, still leave one row. True when this call added it."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(RoundParticipant)
+        .values(
+            round_id=round_.id,
+            person_id=membership.person_id,
+            unit_id=membership.unit_id,
+            invited_at=now,
+            reminders_off=False,
         )
+        .on_conflict_do_nothing(index_elements=["round_id", "person_id"])
+        .returning(RoundParticipant.id)
     )
-    if exists is not None:
-        return False
-    session.add(
-        RoundParticipant(
-            round_id=round_.id, person_id=membership.person_id, unit_id=membership.unit_id, invited_at=now
-        )
-    )
-    session.flush()
-    return True
+    return result.scalar() is not None
 
 
 def invitation(session: Session, config: Config, round_: Round, person: Person, unit: Unit) -> Reply:
