@@ -170,18 +170,15 @@ def show(ctx: Context, args: list[str]) -> list[Reply]:
             select(func.count()).select_from(Round).where(Round.instrument_version_id == version.id)
         )
         marker = " · " + t._("active") if version.id == row.active_version_id else ""
-        lines.append(
-            "• "
-            + t._(
-                "version %(v)s (%(file)s, %(date)s): %(responses)s responses, %(rounds)s rounds",
-                v=version.version,
-                file=version.filename or "-",
-                date=t.date(version.created_at.date()),
-                responses=responses or 0,
-                rounds=rounds or 0,
-            )
-            + marker
+        usage = t.ngettext("%(n)s response", "%(n)s responses", responses or 0) + ", "
+        usage += t.ngettext("%(n)s round", "%(n)s rounds", rounds or 0)
+        heading = t._(
+            "version %(v)s (%(file)s, %(date)s)",
+            v=version.version,
+            file=version.filename or "-",
+            date=t.date(version.created_at.date()),
         )
+        lines.append(f"• {heading}: {usage}{marker}")
     return [Reply("\n".join(lines))]
 
 
