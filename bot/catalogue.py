@@ -42,8 +42,8 @@ def install(
     `instrument activate` so a running round is never switched under people's feet.
     Raises InstrumentInvalid (nothing stored) when the file has problems.
     """
-    instrument = parse_instrument(source, filename)
     digest = checksum(source)
+    instrument = _parse_source(source, filename, digest)
     row = session.get(InstrumentRow, instrument.id)
     if row is None:
         row = InstrumentRow(id=instrument.id, created_at=now)
@@ -84,6 +84,21 @@ def install_bundled(session: Session, now: datetime) -> list[Installed]:
         source = path.read_text(encoding="utf-8")
         results.append(install(session, source, path.name, now, activate=True))
     return results
+
+
+# Valid files by checksum: every start installs the bundled files again, and parsing YAML in pure
+# Python is the slow part of a start. Only valid results are kept (errors name the file).
+_valid_sources: dict[str, Instrument] = {}
+
+
+def _parse_source(source: str, filename: str, digest: str) -> Instrument:
+    cached = _valid_sources.get(digest)
+    if cached is None:
+        cached = parse_instrument(source, filename)
+        if len(_valid_sources) > 64:
+            _valid_sources.clear()
+        _valid_sources[digest] = cached
+    return cached
 
 
 # Keyed by (version id, checksum): ids alone could repeat across databases (tests, benchmarks).

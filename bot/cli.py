@@ -30,8 +30,10 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
         app.engine, user=args.user, locale_hint=args.locale, output_dir=config.output_dir
     )
     interactive = sys.stdin.isatty()
+    t = translator(args.locale or config.default_locale)
+    if app.admin_claim_code:
+        print(t._("No administrator yet: write join %(code)s to become one.", code=app.admin_claim_code))
     if interactive:
-        t = translator(args.locale or config.default_locale)
         print(
             t._("assessbot in your terminal. Type help for what you can do, assess to start, quit to stop.")
         )
@@ -152,8 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.admins import add_cli_parser
+
+    add_cli_parser(sub)
+
+
 # Feature modules add their own sub-commands here: functions taking the sub-parsers object.
-EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [_admin_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,9 @@ class Config:
     telegram_webhook_secret: str | None = _secret()
     telegram_webhook_listen: str = "0.0.0.0"  # noqa: S104 - a webhook server must be reachable
     telegram_webhook_port: int = 8443
+    # The bot's @username (without @), for t.me deep links in join codes; the Telegram adapter sets
+    # it from getMe at start when it is not configured.
+    telegram_bot_username: str | None = None
 
     slack_bot_token: str | None = _secret()
     slack_app_token: str | None = _secret()

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 FEATURES: tuple[str, ...] = (
     "bot.self_service",
     "bot.assessment",
+    "bot.units",
+    "bot.rounds",
+    "bot.instrument_admin",
+    "bot.admins",
+    "bot.audit",
 )
 
 MAX_TEXT_CHARS = 64 * 1024

@@ -87,7 +87,9 @@ class JoinRefused(Exception):
 
 def redeem(session: Session, person: Person, code: str, now: datetime) -> Joined:
     """Use a join code: membership of its unit with its role (or admin rights for a claim code)."""
-    row = session.scalar(select(JoinCode).where(JoinCode.code == code.strip()))
+    # Codes are made of capitals; a code typed in lower case on a phone is the same code.
+    typed = code.strip()
+    row = session.scalar(select(JoinCode).where(JoinCode.code.in_({typed, typed.upper()})))
     if row is None:
         raise JoinRefused("unknown")
     if row.expires_at is not None and row.expires_at <= now:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import catalogue
+from bot import admins, catalogue
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
@@ -23,18 +23,27 @@ class Runtime:
     sessions: sessionmaker[Session]
     engine: Engine
     clock: Clock
+    # The one-off code that makes its claimer the first admin; None once there is an admin.
+    admin_claim_code: str | None = None
 
 
-def start(config: Config, clock: Clock | None = None, *, migrate: bool = True) -> Runtime:
+def start(
+    config: Config, clock: Clock | None = None, *, migrate: bool = True, offer_admin_claim: bool = True
+) -> Runtime:
     clock = clock or SystemClock()
     check_catalogs()
     db = make_engine(config.database_url)
     if migrate:
         upgrade(db)
     sessions = make_session_factory(db)
+    claim_code = None
     with transaction(sessions) as session:
         catalogue.install_bundled(session, clock.now())
-    return Runtime(config, db, sessions, Engine(sessions, config=config, clock=clock), clock)
+        if offer_admin_claim:
+            claim_code = admins.ensure_claim_code(session, clock.now())
+    if claim_code is not None:
+        admins.announce_claim_code(claim_code)
+    return Runtime(config, db, sessions, Engine(sessions, config=config, clock=clock), clock, claim_code)
 
 
 def configure_logging(level: str) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot import assessment
+from bot import assessment, rounds
 from bot.commands import Audience, Context, Registry
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
@@ -78,7 +78,7 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
         if name
         else t._("Welcome! You are now a member of %(unit)s.", unit=joined.unit_name)
     )
-    return [Reply(text)]
+    return [Reply(text), *rounds.enroll_after_join(ctx, joined.unit_name)]
 
 
 def help_command(ctx: Context, _args: list[str]) -> list[Reply]:

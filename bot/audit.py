@@ -1,0 +1,42 @@
+"""`audit [N]`: the latest admin actions, who did what and when (recorded by Engine.audit)."""
+
+from __future__ import annotations
+
+from bot import person_lookup
+from bot.commands import Audience, Context, Registry, UsageError
+from bot.i18n import N_
+from bot.messages import Reply
+from storage.models import Person
+
+DEFAULT_ENTRIES = 20
+MAX_ENTRIES = 200
+
+
+def _detail(detail: dict[str, object]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in detail.items() if value not in (None, ""))
+
+
+def audit(ctx: Context, args: list[str]) -> list[Reply]:
+    t = ctx.t
+    if len(args) > 1 or (args and not (args[0].isdigit() and 1 <= int(args[0]) <= MAX_ENTRIES)):
+        raise UsageError(t._("Write audit and how many entries to show, for example: audit 50"))
+    limit = int(args[0]) if args else DEFAULT_ENTRIES
+    entries = ctx.engine.latest_audit(ctx.session, limit)
+    if not entries:
+        return [Reply(t._("Nothing has been recorded yet."))]
+    lines = [
+        t.ngettext("The latest %(n)s recorded action:", "The latest %(n)s recorded actions:", len(entries))
+    ]
+    for entry in entries:
+        actor = ctx.session.get(Person, entry.actor_person_id) if entry.actor_person_id else None
+        who = person_lookup.label(ctx.session, actor) if actor else t._("(command line or removed person)")
+        when = t.datetime(entry.at, ctx.person.timezone or ctx.config.default_timezone)
+        details = _detail(entry.detail or {})
+        lines.append(f"• {when} · {who} · {entry.action}" + (f" ({details})" if details else ""))
+    return [Reply("\n".join(lines))]
+
+
+def register(registry: Registry) -> None:
+    registry.command("audit", Audience.ADMIN, N_("the latest admin actions: who, what, when"), "audit 50")(
+        audit
+    )
