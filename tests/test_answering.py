@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import func, select
 
@@ -45,14 +44,17 @@ def test_progress_is_shown_on_every_statement(anna: Conversation) -> None:
     assert "Statement 1/24 · Information and data literacy" in anna.last.text
     anna.click("4")
     assert "Statement 2/24" in anna.last.text
-    assert "1 = Very uncertain" in anna.last.text and "7 = Very confident" in anna.last.text
+    assert "1 = Very uncertain" in anna.last.text
+    assert "7 = Very confident" in anna.last.text
 
 
 def test_pressing_a_button_edits_the_question_and_sends_the_next(anna: Conversation) -> None:
     start_library(anna)
     replies = anna.click("6")
-    assert replies[0].edit and "→ Your answer: 6" in replies[0].text
-    assert not replies[1].edit and "Statement 2/24" in replies[1].text
+    assert replies[0].edit
+    assert "→ Your answer: 6" in replies[0].text
+    assert not replies[1].edit
+    assert "Statement 2/24" in replies[1].text
 
 
 def test_staff_member_skips_item_3_goes_back_and_resumes_next_day(
@@ -65,7 +67,8 @@ def test_staff_member_skips_item_3_goes_back_and_resumes_next_day(
     anna.click("Skip")
     assert answers(runtime)[third] == (AnswerKind.SKIP, None)
     anna.click("Back")
-    assert "Statement 3/24" in anna.last.text and "Your answer so far: skipped" in anna.last.text
+    assert "Statement 3/24" in anna.last.text
+    assert "Your answer so far: skipped" in anna.last.text
     anna.click("3")  # changes the skip into a 3 and moves on to where she was
     assert answers(runtime)[third] == (AnswerKind.VALUE, 3)
     assert "Statement 4/24" in anna.last.text
@@ -76,7 +79,8 @@ def test_staff_member_skips_item_3_goes_back_and_resumes_next_day(
     again = runtime_module.start(config, clock)
     anna2 = Conversation(again.engine, "anna", display_name="Anna Svensson")
     replies = anna2.say("assess")
-    assert "Welcome back" in texts(replies) and "Statement 4/24" in texts(replies)
+    assert "Welcome back" in texts(replies)
+    assert "Statement 4/24" in texts(replies)
     assert count_answers(again) == 3
     again.db.dispose()
 
@@ -90,7 +94,9 @@ def test_an_earlier_questions_button_changes_that_answer_without_moving_the_flow
     anna.click("2")
     assert "Statement 3/24" in anna.last.text
     replies = anna.press(first_question_five.replace(":5", ":7"))
-    assert len(replies) == 1 and replies[0].edit and "Your answer: 7" in replies[0].text
+    assert len(replies) == 1
+    assert replies[0].edit
+    assert "Your answer: 7" in replies[0].text
     assert count_answers(runtime) == 2
     assert "Statement 3/24" in texts(anna.say("assess"))
 
@@ -100,7 +106,8 @@ def test_the_same_event_delivered_twice_is_handled_once(anna: Conversation, runt
     payload = anna.button("4")
     first = anna.press(payload, event_id="tg-update-77")
     again = anna.press(payload, event_id="tg-update-77")
-    assert first and again == []
+    assert first
+    assert again == []
     assert count_answers(runtime) == 1
     assert "Statement 2/24" in texts(anna.say("assess"))
 
@@ -136,14 +143,15 @@ def test_typed_skip_back_and_explain(anna: Conversation, runtime: Runtime) -> No
     anna.say("tillbaka")
     assert "Statement 1/24" in anna.last.text
     explained = anna.say("?")
-    assert explained[0].text.startswith("ℹ️")  # noqa: RUF001
+    assert explained[0].text.startswith("ℹ️")
     assert "Statement 1/24" in texts(anna.say("assess"))
 
 
 def test_explain_button_shows_the_explanation_without_moving_on(anna: Conversation, runtime: Runtime) -> None:
     start_library(anna)
     replies = anna.click("What does this mean?")
-    assert len(replies) == 1 and not replies[0].choices
+    assert len(replies) == 1
+    assert not replies[0].choices
     assert count_answers(runtime) == 0
     anna.click("2")
     assert "Statement 2/24" in anna.last.text
@@ -172,7 +180,8 @@ def test_completing_shows_levels_strengths_development_and_suggestions(
     assert "Suggestions:\n1) " in result
     with runtime.sessions() as session:
         response = session.scalar(select(Response))
-        assert response is not None and response.status is ResponseStatus.COMPLETED
+        assert response is not None
+        assert response.status is ResponseStatus.COMPLETED
 
 
 def test_taking_it_again_shows_the_change_since_last_time(anna: Conversation, clock: ManualClock) -> None:
@@ -252,7 +261,8 @@ def test_language_switch_mid_assessment_repeats_the_question_in_swedish(anna: Co
 def test_help_works_in_the_middle_and_shows_the_question_again(anna: Conversation) -> None:
     start_library(anna)
     replies = anna.say("help")
-    assert "assess" in replies[0].text and "Statement 1/24" in replies[1].text
+    assert "assess" in replies[0].text
+    assert "Statement 1/24" in replies[1].text
 
 
 def test_pause_keeps_the_answers(anna: Conversation, runtime: Runtime, clock: ManualClock) -> None:
