@@ -23,7 +23,8 @@ def test_bundled_instruments_are_valid_and_complete_in_both_languages() -> None:
     for path in files.values():
         instrument = parse_instrument(path.read_bytes(), path.name)
         for where, text in iter_texts(instrument):
-            assert text.get("sv") and text.get("en"), (path.name, where)
+            assert text.get("sv"), (path.name, where)
+            assert text.get("en"), (path.name, where)
 
 
 def test_the_library_instrument_has_the_shape_the_workshop_expects() -> None:
