@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.messages import Address, Choice, Incoming, Reply
+from bot.messages import Address, Attachment, Choice, Incoming, Reply
 
 PLATFORM = "console"
 
@@ -40,12 +40,13 @@ class ConsoleAdapter:
         stripped = text.strip()
         if stripped.isdigit() and 1 <= int(stripped) <= len(self._choices):
             return self._event(action=self._choices[int(stripped) - 1].payload)
-        if stripped.startswith("@") and Path(stripped[1:]).is_file():
-            # `@path/to/file.yaml` attaches a file, like sending a document in a chat app.
-            from bot.messages import Attachment
-
-            path = Path(stripped[1:])
-            return self._event(text="", attachment=Attachment(path.name, path.read_bytes()))
+        words = stripped.split(maxsplit=2)
+        if len(words) == 3 and words[0] == "instrument" and words[1] in ("upload", "validate"):
+            # In the terminal the file is on this machine: attach it, as a chat app would.
+            path = Path(words[2]).expanduser()
+            if path.is_file():
+                content = path.read_bytes()
+                return self._event(text=f"{words[0]} {words[1]}", attachment=Attachment(path.name, content))
         return self._event(text=text)
 
     def _event(self, **fields: object) -> Incoming:

@@ -296,7 +296,7 @@ def test_admin_sets_up_through_the_terminal_adapter(runtime: Runtime, tmp_path: 
             'unit create "Region Skåne"',
             'unit create "Ystad bibliotek" parent "Region Skåne"',
             "unit invite Ystad uses 5",
-            f"@{upload}",
+            f"instrument upload {upload}",
             "instrument activate digcomp-library 2",
             'round open digcomp-library "Ystad bibliotek" closes 2026-12-12',
             "round status",
