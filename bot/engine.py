@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 FEATURES: tuple[str, ...] = (
     "bot.self_service",
     "bot.assessment",
+    "bot.unit_results",
 )
 
 MAX_TEXT_CHARS = 64 * 1024

@@ -177,7 +177,7 @@ class Dispatcher:
         except Undeliverable as refused:
             self._finish(row, OutboxState.FAILED, error=str(refused)[:500])
             return False
-        except Exception as exc:  # noqa: BLE001 - any sender failure must leave the row retryable
+        except Exception as exc:
             log.warning("outbox %s: send failed (%s)", row.id, type(exc).__name__)
             if row.attempts >= MAX_ATTEMPTS:
                 self._finish(row, OutboxState.FAILED, error=type(exc).__name__)

@@ -645,3 +645,20 @@ def latest_round(session: Session, unit_id: int, now: datetime | None = None) ->
     if now is not None:
         rounds = [r for r in rounds if r.opens_at <= now] or rounds
     return rounds[0] if rounds else None
+
+
+def published_answers(session: Session, report: UnitReport) -> list[tuple[int, str, AnswerKind, int | None]]:
+    """(response id, statement, kind, value) of the responses the published result is based on.
+
+    Only for the pseudonymised raw export, which an admin confirms first; nothing below the
+    threshold and nothing after the last published step is ever returned.
+    """
+    if not report.shown:
+        return []
+    pub = _published_cte(report.round_id, report.unit_id, report.threshold, report.published)
+    rows = session.execute(
+        select(Answer.response_id, Answer.item_code, Answer.kind, Answer.value).join(
+            pub, pub.c.rid == Answer.response_id
+        )
+    )
+    return [(int(rid), str(code), kind, value) for rid, code, kind, value in rows]
