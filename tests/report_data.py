@@ -183,7 +183,9 @@ def add_responses(
             )
         if years is not None:
             session.add(
-                BackgroundAnswer(response_id=response.id, question_id="years", option_id=years, answered_at=at)
+                BackgroundAnswer(
+                    response_id=response.id, question_id="years", option_id=years, answered_at=at
+                )
             )
         for code, value in zip(codes, values, strict=True):
             session.add(
@@ -197,6 +199,8 @@ def add_responses(
             )
     for j in range(invited_extra):
         person_id = make_person(session, f"Invited {round_id}-{j}", start, unit_id)
-        session.add(RoundParticipant(round_id=round_id, person_id=person_id, unit_id=unit_id, invited_at=start))
+        session.add(
+            RoundParticipant(round_id=round_id, person_id=person_id, unit_id=unit_id, invited_at=start)
+        )
     session.flush()
     return ids
