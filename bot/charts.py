@@ -45,6 +45,13 @@ def height_px(rows: int, row_px: int = ROW_PX) -> int:
     return BASE_PX + max(1, rows) * row_px
 
 
+def _plot_area(figure: Figure) -> tuple[float, float, float, float]:
+    """The axes rectangle: fixed pixel margins for the title (top) and the ticks and legend (bottom)."""
+    height = figure.get_figheight() * DPI
+    bottom, top = 130 / height, 80 / height
+    return (0.34, bottom, 0.62, 1 - bottom - top)
+
+
 def _figure(rows: int, row_px: int = ROW_PX) -> Figure:
     figure = Figure(figsize=(WIDTH_PX / DPI, height_px(rows, row_px) / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
@@ -90,7 +97,7 @@ def _grouped_bars(
     title: str,
 ) -> None:
     """Horizontal bars, one group per label, one bar per series; each bar labelled with its value."""
-    axes = figure.add_axes((0.34, 0.12, 0.62, 0.78))
+    axes = figure.add_axes(_plot_area(figure))
     n = len(series)
     height = 0.8 / n
     for k, (name, values, colour) in enumerate(series):
@@ -163,7 +170,7 @@ def distribution_chart(t: Translator, report: UnitReport) -> bytes:
     statements = report.weakest()
     points = instrument.scale.points
     figure = _figure(len(statements), STATEMENT_ROW_PX)
-    axes = figure.add_axes((0.34, 0.1, 0.62, 0.8))
+    axes = figure.add_axes(_plot_area(figure))
     colours = _colours(points)
     labels = []
     for row, statement in enumerate(statements):
@@ -175,7 +182,7 @@ def distribution_chart(t: Translator, report: UnitReport) -> bytes:
         for k, count in enumerate(counts):
             share = 100 * count / total
             colour = colours[k] if k < points else SKIPPED
-            label = (str(k + 1) if k < points else t._("skipped")) if row == 0 else None
+            label = (str(k + 1) if k < points else t._("Skipped")) if row == 0 else None
             axes.barh(row, share, left=left, color=colour, height=0.75, label=label)
             if share >= 8:
                 axes.text(

@@ -164,15 +164,20 @@ def workshop_xlsx(t: Translator, report: UnitReport) -> bytes:
     return _xlsx([(t._("Workshop"), rows), (t._("Summary"), summary), (t._("Areas"), _area_rows(t, report))])
 
 
-def _text_page(lines: Sequence[str], title: str) -> Figure:
-    figure = Figure(figsize=A4)
-    figure.text(0.08, 0.94, title, fontsize=16, weight="bold", va="top")
-    y = 0.89
-    for line in lines:
-        for part in textwrap.wrap(line, 80) or [""]:
-            figure.text(0.08, y, part, fontsize=10, va="top")
-            y -= 0.022
-    return figure
+LINES_PER_PAGE = 38
+
+
+def _text_pages(lines: Sequence[str], title: str) -> list[Figure]:
+    """A4 pages of wrapped text under a title; as many pages as the text needs."""
+    wrapped = [part for line in lines for part in (textwrap.wrap(line, 80) or [""])]
+    pages = []
+    for start in range(0, max(1, len(wrapped)), LINES_PER_PAGE):
+        figure = Figure(figsize=A4)
+        figure.text(0.08, 0.94, title, fontsize=16, weight="bold", va="top")
+        for k, part in enumerate(wrapped[start : start + LINES_PER_PAGE]):
+            figure.text(0.08, 0.89 - k * 0.022, part, fontsize=10, va="top")
+        pages.append(figure)
+    return pages
 
 
 def _statement_block(
@@ -197,7 +202,7 @@ def _statement_block(
         share = count / total
         axes.barh(0, share, left=left, color=colours[k])
         if share >= 0.07:
-            label = str(k + 1) if k < len(s.distribution) else t._("skipped")
+            label = str(k + 1) if k < len(s.distribution) else t._("Skipped")
             axes.text(left + share / 2, 0, f"{label}: {count}", ha="center", va="center", fontsize=8)
         left += share
     axes.set_xlim(0, 1)
@@ -210,12 +215,14 @@ def workshop_pdf(t: Translator, report: UnitReport) -> bytes:
     note priorities; a last page for the priorities the staff agree on."""
     buffer = io.BytesIO()
     with PdfPages(buffer) as pdf:
-        first = _text_page(report_text.summary(t, report, weakest=0).splitlines(), t._("Workshop pack"))
+        for page in _text_pages(report_text.summary(t, report, weakest=0).splitlines(), t._("Workshop pack")):
+            pdf.savefig(page)
         if report.shown:
-            axes = first.add_axes((0.08, 0.05, 0.84, 0.45))
+            chart = Figure(figsize=A4)
+            axes = chart.add_axes((0.05, 0.3, 0.9, 0.6))
             axes.imshow(imread(io.BytesIO(charts.unit_chart(t, report)), format="png"))
             axes.set_axis_off()
-        pdf.savefig(first)
+            pdf.savefig(chart)
         statements = report.weakest()
         for start in range(0, len(statements), STATEMENTS_PER_PAGE):
             page = Figure(figsize=A4)
@@ -226,5 +233,6 @@ def workshop_pdf(t: Translator, report: UnitReport) -> bytes:
         lines = [t._("What we will work on first (up to three priorities), who leads it and by when:"), ""]
         for n in range(1, 4):
             lines.extend([f"{n}. " + "_" * 70, "", t._("Who and by when:") + " " + "_" * 55, ""])
-        pdf.savefig(_text_page(lines, t._("Our priorities")))
+        for page in _text_pages(lines, t._("Our priorities")):
+            pdf.savefig(page)
     return buffer.getvalue()
