@@ -206,7 +206,7 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
                 .join(Round, Round.id == RoundParticipant.round_id)
                 .where(RoundParticipant.person_id == person.id)
                 .order_by(RoundParticipant.id)
-            ).tuples()
+            )
         ],
         "actions_taken": [
             {"action": a.action, "at": a.at.isoformat()}
