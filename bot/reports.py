@@ -270,16 +270,20 @@ def _published_cte(round_id: int, unit_id: int, threshold: int, published: int) 
 
 def _person_area_cte(pub: CTE, item_area: CTE) -> CTE:
     """Each published respondent's mean per area (over the statements they answered)."""
+    # The step and role are carried along so that no later query joins `pub` again: PostgreSQL
+    # can misjudge a join between two CTEs badly (a nested loop over CTE scans).
     return (
         select(
             Answer.response_id.label("rid"),
+            pub.c.step,
+            pub.c.role,
             item_area.c.area.label("area"),
             func.avg(cast(Answer.value, Float)).label("m"),
         )
         .join(pub, pub.c.rid == Answer.response_id)
         .join(item_area, item_area.c.code == Answer.item_code)
         .where(Answer.kind == AnswerKind.VALUE)
-        .group_by(Answer.response_id, item_area.c.area)
+        .group_by(Answer.response_id, pub.c.step, pub.c.role, item_area.c.area)
         .cte("pa")
     )
 
@@ -291,7 +295,9 @@ def _cells(session: Session, query: Executable, keys: int, steps: int) -> dict[H
         row: tuple[Any, ...] = tuple(result_row)
         key = row[0] if keys == 1 else tuple(row[:keys])
         step, count = int(row[keys]), int(row[keys + 1])
-        cell = cells.setdefault(key, _Cell([0] * steps))
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = _Cell([0] * steps)
         cell.counts[step] += count
         if len(row) > keys + 2:
             cell.total += float(row[keys + 2] or 0)
@@ -330,11 +336,7 @@ def _area_cells(
     pub = _published_cte(round_id, unit_id, threshold, published)
     pa = _person_area_cte(pub, _item_area_cte(instrument, "item_area"))
     total, squares = _sums(pa.c.m)
-    query = (
-        select(pa.c.area, pub.c.step, func.count(), total, squares)
-        .join(pub, pub.c.rid == pa.c.rid)
-        .group_by(pa.c.area, pub.c.step)
-    )
+    query = select(pa.c.area, pa.c.step, func.count(), total, squares).group_by(pa.c.area, pa.c.step)
     return _cells(session, query, 1, steps)
 
 
@@ -519,10 +521,9 @@ def _role_groups(
     if not allowed or not allowed[-1]:
         return ()
     total, squares = _sums(pa.c.m)
-    per_area = (
-        select(role, pa.c.area, pub.c.step, func.count(), total, squares)
-        .join(pub, pub.c.rid == pa.c.rid)
-        .group_by(role, pa.c.area, pub.c.step)
+    pa_role = func.coalesce(pa.c.role, NO_ANSWER)
+    per_area = select(pa_role, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
+        pa_role, pa.c.area, pa.c.step
     )
     cells = _cells(session, per_area, 2, steps)
     order = {r: i for i, r in enumerate(instrument.roles)}
@@ -558,14 +559,13 @@ def _splits(
             BackgroundAnswer.question_id,
             BackgroundAnswer.option_id,
             pa.c.area,
-            pub.c.step,
+            pa.c.step,
             func.count(),
             total,
             squares,
         )
         .join(pa, pa.c.rid == BackgroundAnswer.response_id)
-        .join(pub, pub.c.rid == pa.c.rid)
-        .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pub.c.step),
+        .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pa.c.step),
         3,
         steps,
     )
