@@ -340,6 +340,52 @@ def _area_cells(
     return _cells(session, query, 1, steps)
 
 
+def _area_aggregates(
+    session: Session, pa: CTE, steps: int
+) -> tuple[dict[Hashable, _Cell], dict[Hashable, _Cell], dict[Hashable, _Cell]]:
+    """Per-step area figures for the unit, per role and per background answer, in one statement.
+
+    One UNION ALL over the per-person CTE, which both databases then compute once (a CTE used
+    more than once is materialised), instead of one pass over all answers for each breakdown.
+    Returns cells keyed by area, by (role, area) and by (question, option, area).
+    """
+    total, squares = _sums(pa.c.m)
+    role = func.coalesce(pa.c.role, NO_ANSWER)
+    blank = literal("")
+    overall = select(literal("a"), blank, blank, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
+        pa.c.area, pa.c.step
+    )
+    by_role = select(literal("r"), role, blank, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
+        role, pa.c.area, pa.c.step
+    )
+    by_background = (
+        select(
+            literal("b"),
+            BackgroundAnswer.question_id,
+            BackgroundAnswer.option_id,
+            pa.c.area,
+            pa.c.step,
+            func.count(),
+            total,
+            squares,
+        )
+        .join(pa, pa.c.rid == BackgroundAnswer.response_id)
+        .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pa.c.step)
+    )
+    out: dict[str, dict[Hashable, _Cell]] = {"a": {}, "r": {}, "b": {}}
+    for result_row in session.execute(union_all(overall, by_role, by_background)):
+        kind, k1, k2, area, step, count, subtotal, subsquares = tuple(result_row)
+        key: Hashable = area if kind == "a" else (k1, area) if kind == "r" else (k1, k2, area)
+        cells = out[str(kind)]
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = _Cell([0] * steps)
+        cell.counts[int(step)] += int(count)
+        cell.total += float(subtotal or 0)
+        cell.squares += float(subsquares or 0)
+    return out["a"], out["r"], out["b"]
+
+
 def _final_areas(instrument: Instrument, cells: Mapping[Hashable, _Cell], threshold: int) -> dict[str, Stat]:
     out: dict[str, Stat] = {}
     for area in instrument.areas:
@@ -406,9 +452,8 @@ def unit_report(session: Session, unit_id: int, round_id: int) -> UnitReport:
     pa = _person_area_cte(pub, item_area)
 
     statements = _statements(session, instrument, pub, threshold, steps)
-    area_stats = _final_areas(
-        instrument, _area_cells(session, round_id, unit_id, instrument, threshold, published), threshold
-    )
+    overall, by_role, by_background = _area_aggregates(session, pa, steps)
+    area_stats = _final_areas(instrument, overall, threshold)
 
     change: dict[str, float] = {}
     previous = previous_round(session, round_, unit_id, instrument.id)
@@ -419,8 +464,8 @@ def unit_report(session: Session, unit_id: int, round_id: int) -> UnitReport:
         AreaResult(a.id, area_stats[a.id], change.get(a.id)) for a in instrument.areas if a.id in area_stats
     )
 
-    roles = _role_groups(session, instrument, pub, pa, threshold, steps)
-    splits = _splits(session, instrument, pub, pa, threshold, steps)
+    roles = _role_groups(session, instrument, pub, by_role, threshold, steps)
+    splits = _splits(session, instrument, pub, by_background, threshold, steps)
     return replace(
         base,
         areas=areas,
@@ -511,7 +556,12 @@ def _group_areas(
 
 
 def _role_groups(
-    session: Session, instrument: Instrument, pub: CTE, pa: CTE, threshold: int, steps: int
+    session: Session,
+    instrument: Instrument,
+    pub: CTE,
+    cells: Mapping[Hashable, _Cell],
+    threshold: int,
+    steps: int,
 ) -> tuple[GroupResult, ...]:
     """ "Whose view": each instrument role's area means, only when every role group is safe."""
     role = func.coalesce(pub.c.role, NO_ANSWER)
@@ -520,12 +570,6 @@ def _role_groups(
     allowed = _partition_shown(groups, threshold, steps)
     if not allowed or not allowed[-1]:
         return ()
-    total, squares = _sums(pa.c.m)
-    pa_role = func.coalesce(pa.c.role, NO_ANSWER)
-    per_area = select(pa_role, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
-        pa_role, pa.c.area, pa.c.step
-    )
-    cells = _cells(session, per_area, 2, steps)
     order = {r: i for i, r in enumerate(instrument.roles)}
     results = []
     for key in sorted(groups, key=lambda r: (order.get(r, len(order)), r)):
@@ -538,7 +582,12 @@ def _role_groups(
 
 
 def _splits(
-    session: Session, instrument: Instrument, pub: CTE, pa: CTE, threshold: int, steps: int
+    session: Session,
+    instrument: Instrument,
+    pub: CTE,
+    area_cells: Mapping[Hashable, _Cell],
+    threshold: int,
+    steps: int,
 ) -> tuple[Split, ...]:
     """Area means by background question, only for questions where every group is safe."""
     questions = [q for q in instrument.background if q.id != instrument.role_question]
@@ -550,23 +599,6 @@ def _splits(
         .join(pub, pub.c.rid == BackgroundAnswer.response_id)
         .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pub.c.step),
         2,
-        steps,
-    )
-    total, squares = _sums(pa.c.m)
-    area_cells = _cells(
-        session,
-        select(
-            BackgroundAnswer.question_id,
-            BackgroundAnswer.option_id,
-            pa.c.area,
-            pa.c.step,
-            func.count(),
-            total,
-            squares,
-        )
-        .join(pa, pa.c.rid == BackgroundAnswer.response_id)
-        .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pa.c.step),
-        3,
         steps,
     )
     splits = []
