@@ -21,8 +21,11 @@ Anonymity (every rule below has a test in tests/test_reports.py):
    published set is a deterministic prefix, so every published state can be recomputed, and the
    same check is applied to each statement, area and group: a cell is shown at a step only if
    its count grew by 0 or by at least `threshold` since the last step at which it was shown
-   (skips make a statement's count grow by less than the unit's). The responses after the last
-   full step are counted as answered but never enter a result; that is the price of rule 2.
+   (skips make a statement's count grow by less than the unit's). A figure that may not move
+   keeps showing its last safe value (the one published at the last step where it was shown,
+   with that step's n), so nothing flickers in and out, and nothing new can be derived from it.
+   The responses after the last full step are counted as answered but never enter a result;
+   that is the price of rule 2.
 3. Complementary groups: a split (by a background question, or by role for "whose view") is
    shown only when every group in it, including "did not answer", is empty or at or above the
    threshold at this step and the step rule holds for every group; otherwise "total minus the
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Float, and_, cast, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Executable, Float, and_, case, cast, func, literal, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.selectable import CTE
 
@@ -181,8 +184,17 @@ class _Cell:
     """Per-step counts and running sums of one published figure (a statement, an area, a group)."""
 
     counts: list[int]
-    total: float = 0.0
-    squares: float = 0.0
+    totals: list[float]
+    squares: list[float]
+
+    @classmethod
+    def empty(cls, steps: int) -> _Cell:
+        return cls([0] * steps, [0.0] * steps, [0.0] * steps)
+
+    def add(self, step: int, count: int, total: Any = None, squares: Any = None) -> None:
+        self.counts[step] += count
+        self.totals[step] += float(total or 0)
+        self.squares[step] += float(squares or 0)
 
     def cumulative(self) -> list[int]:
         out, running = [], 0
@@ -190,6 +202,17 @@ class _Cell:
             running += c
             out.append(running)
         return out
+
+    def stat_through(self, step: int) -> Stat:
+        """Mean and spread of everything up to and including `step`."""
+        return stat_from_sums(
+            sum(self.counts[: step + 1]), sum(self.totals[: step + 1]), sum(self.squares[: step + 1])
+        )
+
+
+def _last(shown: Sequence[bool]) -> int | None:
+    """The last step at which a figure was shown: what it shows now (rule 2, "last safe value")."""
+    return next((s for s in range(len(shown) - 1, -1, -1) if shown[s]), None)
 
 
 def _shown_steps(
@@ -297,11 +320,11 @@ def _cells(session: Session, query: Executable, keys: int, steps: int) -> dict[H
         step, count = int(row[keys]), int(row[keys + 1])
         cell = cells.get(key)
         if cell is None:
-            cell = cells[key] = _Cell([0] * steps)
-        cell.counts[step] += count
+            cell = cells[key] = _Cell.empty(steps)
         if len(row) > keys + 2:
-            cell.total += float(row[keys + 2] or 0)
-            cell.squares += float(row[keys + 3] or 0)
+            cell.add(step, count, row[keys + 2], row[keys + 3])
+        else:
+            cell.add(step, count)
     return cells
 
 
@@ -379,10 +402,8 @@ def _area_aggregates(
         cells = out[str(kind)]
         cell = cells.get(key)
         if cell is None:
-            cell = cells[key] = _Cell([0] * steps)
-        cell.counts[int(step)] += int(count)
-        cell.total += float(subtotal or 0)
-        cell.squares += float(subsquares or 0)
+            cell = cells[key] = _Cell.empty(steps)
+        cell.add(int(step), int(count), subtotal, subsquares)
     return out["a"], out["r"], out["b"]
 
 
@@ -392,9 +413,9 @@ def _final_areas(instrument: Instrument, cells: Mapping[Hashable, _Cell], thresh
         cell = cells.get(area.id)
         if cell is None or not cell.counts:
             continue
-        cumulative = cell.cumulative()
-        if _shown_steps(cumulative, threshold)[-1]:
-            out[area.id] = stat_from_sums(cumulative[-1], cell.total, cell.squares)
+        last = _last(_shown_steps(cell.cumulative(), threshold))
+        if last is not None:
+            out[area.id] = cell.stat_through(last)
     return out
 
 
@@ -489,19 +510,25 @@ def _statements(
     )
     cells = _cells(session, per_step, 1, steps)
     shown: dict[str, Stat] = {}
+    through: dict[str, int] = {}
     for code, cell in cells.items():
-        cumulative = cell.cumulative()
-        if _shown_steps(cumulative, threshold)[-1]:
-            shown[str(code)] = stat_from_sums(cumulative[-1], cell.total, cell.squares)
+        last = _last(_shown_steps(cell.cumulative(), threshold))
+        if last is not None and instrument.item(str(code)) is not None:
+            shown[str(code)] = cell.stat_through(last)
+            through[str(code)] = last
+    if not shown:
+        return ()
     points = instrument.scale.points
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * (points + 2))
+    # Each statement's distribution up to the step its figures are from (its last safe step).
+    limit = case(through, value=Answer.item_code, else_=-1)
     distribution = (
-        select(Answer.item_code, Answer.kind, Answer.value, func.count())
+        select(Answer.item_code, Answer.kind, Answer.value, func.sum(case((pub.c.step <= limit, 1), else_=0)))
         .join(pub, pub.c.rid == Answer.response_id)
         .group_by(Answer.item_code, Answer.kind, Answer.value)
     )
     for code, kind, value, n in session.execute(distribution):
-        if code not in shown:
+        if code not in shown or not n:
             continue
         row = counts[code]
         if kind is AnswerKind.VALUE and value is not None and 1 <= value <= points:
@@ -542,16 +569,17 @@ def _group_areas(
     group_key: Hashable,
     allowed: Sequence[bool],
     threshold: int,
+    at: int,
 ) -> dict[str, Stat]:
+    """A group's area figures as of step `at` (the split's last safe step)."""
     out: dict[str, Stat] = {}
     for area in instrument.areas:
         key = (*group_key, area.id) if isinstance(group_key, tuple) else (group_key, area.id)
         cell = cells.get(key)
         if cell is None:
             continue
-        cumulative = cell.cumulative()
-        if _shown_steps(cumulative, threshold, allowed)[-1]:
-            out[area.id] = stat_from_sums(cumulative[-1], cell.total, cell.squares)
+        if _shown_steps(cell.cumulative(), threshold, allowed)[at]:
+            out[area.id] = cell.stat_through(at)
     return out
 
 
@@ -568,16 +596,17 @@ def _role_groups(
     sizes = _cells(session, select(role, pub.c.step, func.count()).group_by(role, pub.c.step), 1, steps)
     groups = {str(k): c.cumulative() for k, c in sizes.items()}
     allowed = _partition_shown(groups, threshold, steps)
-    if not allowed or not allowed[-1]:
+    at = _last(allowed)
+    if at is None:
         return ()
     order = {r: i for i, r in enumerate(instrument.roles)}
     results = []
     for key in sorted(groups, key=lambda r: (order.get(r, len(order)), r)):
-        if key == NO_ANSWER or groups[key][-1] == 0:
+        if key == NO_ANSWER or groups[key][at] == 0:
             continue
-        areas = _group_areas(instrument, cells, key, allowed, threshold)
+        areas = _group_areas(instrument, cells, key, allowed, threshold, at)
         if areas:
-            results.append(GroupResult(key, groups[key][-1], areas))
+            results.append(GroupResult(key, groups[key][at], areas))
     return tuple(results) if len(results) >= 2 else ()
 
 
@@ -612,16 +641,17 @@ def _splits(
         answered = [sum(g[s] for g in groups.values()) for s in range(steps)]
         groups[NO_ANSWER] = [(s + 1) * threshold - answered[s] for s in range(steps)]
         allowed = _partition_shown(groups, threshold, steps)
-        if not allowed[-1]:
+        at = _last(allowed)
+        if at is None:
             continue
         order = {o.id: i for i, o in enumerate(question.options)}
         results = []
         for option_id in sorted(groups, key=lambda o: (order.get(o, len(order)), o)):
-            if option_id == NO_ANSWER or groups[option_id][-1] == 0:
+            if option_id == NO_ANSWER or groups[option_id][at] == 0:
                 continue
-            areas = _group_areas(instrument, area_cells, (question.id, option_id), allowed, threshold)
+            areas = _group_areas(instrument, area_cells, (question.id, option_id), allowed, threshold, at)
             if areas:
-                results.append(GroupResult(option_id, groups[option_id][-1], areas))
+                results.append(GroupResult(option_id, groups[option_id][at], areas))
         if len(results) >= 2:
             splits.append(Split(question.id, tuple(results)))
     return tuple(splits)

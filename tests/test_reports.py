@@ -138,9 +138,11 @@ def test_one_more_response_does_not_change_the_result_until_a_full_step(runtime:
     assert at_ten.areas != at_five.areas
 
 
-def test_a_statement_that_grew_by_fewer_than_the_threshold_is_held_back(runtime: Runtime) -> None:
+def test_a_statement_that_grew_by_fewer_than_the_threshold_keeps_its_last_safe_value(
+    runtime: Runtime,
+) -> None:
     # Between the two steps only one more person answered B2 (the others skipped it): its new mean
-    # minus the old would be that person's answer, so B2 keeps out of the result.
+    # minus the old would be that person's answer, so B2 keeps its last safe value (3 answers of 4).
     rows: list[Row] = (
         [("teacher", "new", 3, 3, 3, 4)] * 3
         + [("teacher", "new", 3, 3, 3, 1)]
@@ -149,7 +151,9 @@ def test_a_statement_that_grew_by_fewer_than_the_threshold_is_held_back(runtime:
     unit, round_id, _ = seed(runtime, rows, threshold=3)
     report = report_of(runtime, unit, round_id)
     assert report.published == 6
-    assert {s.code for s in report.statements} == {"A1", "A2", "B1"}
+    b2 = next(s for s in report.statements if s.code == "B2")
+    assert (b2.stat.n, b2.stat.mean, b2.distribution, b2.skipped) == (3, 4.0, (0, 0, 0, 3, 0), 0)
+    assert all(s.stat.n == 6 for s in report.statements if s.code != "B2")
 
 
 def test_split_is_suppressed_when_the_rest_of_the_unit_is_a_small_group(runtime: Runtime) -> None:
@@ -213,3 +217,19 @@ def test_summary_in_swedish_uses_decimal_comma(runtime: Runtime) -> None:
     assert "6 av 7 har svarat (86\xa0%)" in text
     assert "Samarbete 2,8 (spridning 1,2) (+0,8 sedan Spring 2026)" in text
     assert "A2 Vi planerar ihop. (2,7)" in text
+
+
+def test_a_split_that_may_not_move_keeps_its_last_safe_value(runtime: Runtime) -> None:
+    # Step 1 (6 answers): 3 new and 3 long-serving, shown. Step 2 adds 2 new and 1 long-serving:
+    # showing it would let anyone compute what those few people answered, so step 1 stays.
+    rows: list[Row] = [("teacher", "new", 2, 2, 2, 2)] * 3 + [("teacher", "old", 4, 4, 4, 4)] * 3
+    rows += [("teacher", "new", 5, 5, 5, 5)] * 2 + [("teacher", "old", 1, 1, 1, 1)]
+    unit, round_id, _ = seed(runtime, rows, threshold=3)
+    report = report_of(runtime, unit, round_id)
+    assert report.published == 9
+    (years,) = report.splits
+    groups = {g.key: g for g in years.groups}
+    assert (groups["new"].n, groups["new"].areas["a"].mean) == (3, 2.0)
+    assert (groups["old"].n, groups["old"].areas["a"].mean) == (3, 4.0)
+    assert report.area("a") is not None
+    assert report.area("a").stat.n == 9  # type: ignore[union-attr]
