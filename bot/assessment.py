@@ -18,8 +18,9 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -544,9 +545,26 @@ def complete(ctx: Context, state: State) -> list[Reply]:
             participant.completed_at = ctx.now
         if round_ is not None and round_.anonymous:
             # Detach the answers from the person for good; only "completed" stays (for reminders).
-            response.person_id = None
+            detach(ctx.session, response, ctx.now)
     ctx.session.flush()
     return replies
+
+
+def detach(session: Session, response: Response, now: datetime) -> None:
+    """Make an anonymous round's response unlinkable to its person.
+
+    The person id goes, and every time on the response and its answers is coarsened to the UTC
+    day: exact times could be matched against the participant's `completed_at` (kept for
+    reminders) or against when the person was seen talking to the bot.
+    """
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    response.person_id = None
+    response.started_at = day
+    response.completed_at = day
+    session.execute(update(Answer).where(Answer.response_id == response.id).values(answered_at=day))
+    session.execute(
+        update(BackgroundAnswer).where(BackgroundAnswer.response_id == response.id).values(answered_at=day)
+    )
 
 
 def on_answer(ctx: Context, args: list[str]) -> list[Reply]:

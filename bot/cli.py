@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync = i18n_sub.add_parser("sync", help="extract messages into locales/ and list untranslated ones")
     sync.set_defaults(handler=cmd_i18n_sync)
 
+    from bot.report_cli import add_report_parser
+
+    add_report_parser(sub)
     for extend in EXTENSIONS:
         extend(sub)
     return parser

@@ -41,6 +41,7 @@ FEATURES: tuple[str, ...] = (
     "bot.instrument_admin",
     "bot.admins",
     "bot.audit",
+    "bot.unit_results",
 )
 
 MAX_TEXT_CHARS = 64 * 1024

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import catalogue
+from bot import catalogue, charts
 from bot.commands import Context
-from bot.messages import Reply
+from bot.messages import Image, Reply
 from bot.people import first_name
 from bot.scoring import AreaScore, Result, area_scores, summarise
 from instruments.schema import Instrument, pick
@@ -87,4 +87,9 @@ def render(ctx: Context, response: Response, *, just_completed: bool) -> list[Re
     if result.actions:
         lines.append(t._("Suggestions:"))
         lines.extend(f"{i}) {pick(a.text, t.locale)}" for i, a in enumerate(result.actions, start=1))
-    return [Reply("\n".join(lines))]
+    # The change is only given for areas scored both times, so "now minus change" is last time's mean.
+    now_means = {a.area_id: a.mean for a in result.areas if a.mean is not None}
+    previous_means = {a: now_means[a] - delta for a, delta in result.change.items() if a in now_means}
+    png = charts.personal_chart(t, instrument, result, previous_means or None)
+    day = (response.completed_at or ctx.now).date().isoformat()
+    return [Reply("\n".join(lines), image=Image(f"result-{day}.png", png, t._("Your result")))]

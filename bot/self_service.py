@@ -15,12 +15,15 @@ from bot.people import JoinRefused, first_name, redeem
 from bot.permissions import may_use
 from storage.models import (
     Answer,
+    AuditLog,
     BackgroundAnswer,
     Identity,
     Membership,
     PlanItem,
     ProgressUpdate,
     Response,
+    Round,
+    RoundParticipant,
 )
 
 JOIN_REFUSALS = {
@@ -144,9 +147,17 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
             "locale": person.locale,
             "timezone": person.timezone,
             "created_at": person.created_at.isoformat(),
+            "locale_hint": person.locale_hint,
+            "is_admin": person.is_admin,
+            "away_until": person.away_until.isoformat() if person.away_until else None,
         },
         "identities": [
-            {"platform": i.platform, "workspace": i.workspace, "user_id": i.platform_user_id}
+            {
+                "platform": i.platform,
+                "workspace": i.workspace,
+                "user_id": i.platform_user_id,
+                "address": i.address,
+            }
             for i in session.scalars(select(Identity).where(Identity.person_id == person.id))
         ],
         "memberships": [
@@ -179,6 +190,29 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
                 ],
             }
             for r in responses
+        ],
+        # Rounds the person was invited to. For anonymous rounds this is all there is: their
+        # answers were detached from them on completion and cannot be found any more.
+        "round_participation": [
+            {
+                "round": round_name,
+                "anonymous": anonymous,
+                "invited_at": p.invited_at.isoformat(),
+                "completed_at": p.completed_at.isoformat() if p.completed_at else None,
+                "reminders_off": p.reminders_off,
+            }
+            for p, round_name, anonymous in session.execute(
+                select(RoundParticipant, Round.name, Round.anonymous)
+                .join(Round, Round.id == RoundParticipant.round_id)
+                .where(RoundParticipant.person_id == person.id)
+                .order_by(RoundParticipant.id)
+            )
+        ],
+        "actions_taken": [
+            {"action": a.action, "at": a.at.isoformat()}
+            for a in session.scalars(
+                select(AuditLog).where(AuditLog.actor_person_id == person.id).order_by(AuditLog.id)
+            )
         ],
         "plan_items_owned": [
             {"text": p.text, "status": p.status.value, "due": p.due_date.isoformat() if p.due_date else None}
