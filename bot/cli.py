@@ -15,8 +15,8 @@ Handler = Callable[[argparse.Namespace, Config], int]
 
 
 def cmd_chat(args: argparse.Namespace, config: Config) -> int:
-    from adapters.console import ConsoleAdapter
-    from bot import runtime
+    from adapters.console import ConsoleAdapter, ConsoleSender
+    from bot import runtime, scheduler
 
     # The terminal is the conversation: log to a file so no traceback ever lands in it.
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -30,12 +30,19 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
         app.engine, user=args.user, locale_hint=args.locale, output_dir=config.output_dir
     )
     interactive = sys.stdin.isatty()
+    # Reminders and follow-ups are printed as they fall due while someone sits at the terminal;
+    # a piped script stays deterministic (nothing timed interleaves with its replies).
+    background = scheduler.start_background(app, {"console": ConsoleSender(adapter)}) if interactive else None
     if interactive:
         t = translator(args.locale or config.default_locale)
         print(
             t._("assessbot in your terminal. Type help for what you can do, assess to start, quit to stop.")
         )
-    adapter.run(sys.stdin, prompt=interactive)
+    try:
+        adapter.run(sys.stdin, prompt=interactive)
+    finally:
+        if background is not None:
+            background.stop()
     return 0
 
 

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 FEATURES: tuple[str, ...] = (
     "bot.self_service",
     "bot.assessment",
+    "bot.reminders",
+    "bot.plans",
+    "bot.scheduler",
 )
 
 MAX_TEXT_CHARS = 64 * 1024
