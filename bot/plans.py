@@ -279,14 +279,14 @@ def find_member(session: Session, unit_id: int, name: str) -> list[Person]:
     if by_first:
         return by_first
     ids = {p.id for p in members}
-    return list(
+    matched = set(
         session.scalars(
-            select(Person)
-            .join(Identity, Identity.person_id == Person.id)
-            .where(func.lower(Identity.platform_user_id) == wanted, Person.id.in_(ids))
-            .distinct()
+            select(Identity.person_id).where(
+                func.lower(Identity.platform_user_id) == wanted, Identity.person_id.in_(ids)
+            )
         )
     )
+    return [p for p in members if p.id in matched]
 
 
 def _options(ctx: Context, unit: Unit, words: list[str]) -> ItemOptions:
@@ -615,19 +615,26 @@ def scan_plans(session: Session, now: datetime, default_locale: str = "en") -> i
             continue  # the owner left the unit: nobody is nudged about it any more
         calendar = calendar_for(owner, holidays.get(plan.unit_id, ()))
         t = _t(owner, default_locale)
-        due = _latest_due(calendar, item.created_at, timedelta(days=item.cadence_days), now)
-        if due is not None:
-            n, moment = due
-            written += enqueue(
-                session,
-                person_id=owner.id,
-                kind="nudge",
-                replies=[Reply(_nudge_text(t, item), status_buttons(t, item.id))],
-                key=f"nudge:{item.id}:{n}",
-                due_at=calendar.place(max(moment, now)),
-            )
+        overdue_at: datetime | None = None
         if item.due_date is not None and calendar.local_date(now) > item.due_date:
             written += _overdue(session, item, plan, owner, calendar, now, default_locale, holidays)
+            overdue_at = session.scalar(
+                select(Outbox.due_at).where(Outbox.idempotency_key == f"overdue:{item.id}")
+            )
+        due = _latest_due(calendar, item.created_at, timedelta(days=item.cadence_days), now)
+        if due is None:
+            continue
+        n, moment = due
+        if overdue_at is not None and calendar.local_date(moment) == calendar.local_date(overdue_at):
+            continue  # the overdue prompt asks the same question that day; one message is enough
+        written += enqueue(
+            session,
+            person_id=owner.id,
+            kind="nudge",
+            replies=[Reply(_nudge_text(t, item), status_buttons(t, item.id))],
+            key=f"nudge:{item.id}:{n}",
+            due_at=calendar.place(max(moment, now)),
+        )
     written += _digests(session, now, default_locale)
     return written
 
@@ -707,9 +714,8 @@ def managers_of(session: Session, unit: Unit) -> list[Person]:
             select(Person)
             .join(Membership, Membership.person_id == Person.id)
             .where(Membership.unit_id.in_(chain), Membership.role == Role.MANAGER)
-            .distinct()
             .order_by(Person.id)
-        )
+        ).unique()
     )
 
 
