@@ -44,8 +44,16 @@ log = logging.getLogger(__name__)
 SCAN_JOB_ID = "assessbot-scan"
 SCAN_EVERY = timedelta(minutes=5)
 JOBS_TABLE = "apscheduler_jobs"
-# Any 64-bit number works as long as every assessbot process uses the same one.
-LEADER_LOCK_KEY = 0x61_73_73_65_73_73_62_6F  # "assessbo"
+# The advisory lock's key is derived from the database and schema, so two installations (or two
+# test runs in separate schemas) on one PostgreSQL server each get their own leader.
+LEADER_LOCK_SQL = (
+    "SELECT pg_try_advisory_lock(hashtextextended("
+    "current_database() || '.' || current_schema() || '.assessbot-scheduler', 0))"
+)
+UNLOCK_SQL = (
+    "SELECT pg_advisory_unlock(hashtextextended("
+    "current_database() || '.' || current_schema() || '.assessbot-scheduler', 0))"
+)
 
 
 def scan(sessions: sessionmaker[Session], now: datetime, default_locale: str = "en") -> int:
@@ -64,9 +72,8 @@ def scan(sessions: sessionmaker[Session], now: datetime, default_locale: str = "
 class Leadership:
     """Who runs the scheduler. PostgreSQL: an advisory lock held on a dedicated connection."""
 
-    def __init__(self, engine: Engine, key: int = LEADER_LOCK_KEY) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.key = key
         self._connection: Connection | None = None
         self._single = engine.dialect.name != "postgresql"
 
@@ -83,7 +90,7 @@ class Leadership:
                 self._drop()
         connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+            got = bool(connection.execute(text(LEADER_LOCK_SQL)).scalar())
         except Exception:
             connection.close()
             raise
@@ -97,7 +104,7 @@ class Leadership:
         if self._connection is None:
             return
         try:
-            self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self._connection.execute(text(UNLOCK_SQL))
         except Exception:
             log.debug("advisory unlock failed; closing the connection releases the lock")
         self._drop()
@@ -235,8 +242,8 @@ def start_background(runtime: Runtime, senders: Mapping[str, Sender]) -> Backgro
 
 def next_scan(session: Session) -> datetime | None:
     """When the scheduler runs the scan next, as stored in its job table (any process can read it)."""
-    bind = session.get_bind()
-    if not inspect(bind).has_table(JOBS_TABLE):
+    # The session's own connection: a second one would wait for SQLite's write lock held by this one.
+    if not inspect(session.connection()).has_table(JOBS_TABLE):
         return None
     raw = session.execute(
         text(f"SELECT next_run_time FROM {JOBS_TABLE} WHERE id = :id"), {"id": SCAN_JOB_ID}
