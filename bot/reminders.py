@@ -159,18 +159,21 @@ def scan_reminders(session: Session, now: datetime, default_locale: str = "en") 
             continue
         waiting = _waiting(session, round_)
         holidays = holidays_by_unit(session, {w.participant.unit_id for w in waiting})
+        due: list[tuple[Pending, Calendar, int, datetime]] = []
+        for entry in waiting:
+            calendar = calendar_for(entry.person, holidays.get(entry.participant.unit_id, ()))
+            times = schedule(rule, calendar, entry.participant.invited_at, round_.closes_at)
+            reached = [(n, moment) for n, moment in enumerate(times, start=1) if moment <= now]
+            if reached:
+                # Only the latest due reminder: after downtime nobody gets a burst of stale ones.
+                due.append((entry, calendar, *reached[-1]))
+        if not due:
+            continue
         prefix = f"{KIND}:{round_.id}:"
         existing = set(
             session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.startswith(prefix)))
         )
-        for entry in waiting:
-            calendar = calendar_for(entry.person, holidays.get(entry.participant.unit_id, ()))
-            times = schedule(rule, calendar, entry.participant.invited_at, round_.closes_at)
-            due = [(n, moment) for n, moment in enumerate(times, start=1) if moment <= now]
-            if not due:
-                continue
-            # Only the latest due reminder: after downtime nobody gets a burst of stale ones.
-            n, moment = due[-1]
+        for entry, calendar, n, moment in due:
             k = key(round_.id, entry.person.id, n)
             if k in existing:
                 continue

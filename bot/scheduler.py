@@ -58,12 +58,10 @@ UNLOCK_SQL = (
 
 def scan(sessions: sessionmaker[Session], now: datetime, default_locale: str = "en") -> int:
     """Write every message due by `now` into the outbox; returns how many rows were written."""
-    written = 0
     with transaction(sessions) as session:
-        written += reminders.scan_reminders(session, now, default_locale)
-    with transaction(sessions) as session:
-        written += plans.scan_plans(session, now, default_locale)
-    return written
+        return reminders.scan_reminders(session, now, default_locale) + plans.scan_plans(
+            session, now, default_locale
+        )
 
 
 # ---------------------------------------------------------------- leadership
