@@ -15,8 +15,8 @@ Handler = Callable[[argparse.Namespace, Config], int]
 
 
 def cmd_chat(args: argparse.Namespace, config: Config) -> int:
-    from adapters.console import ConsoleAdapter
-    from bot import runtime
+    from adapters.console import ConsoleAdapter, ConsoleSender
+    from bot import runtime, scheduler
 
     # The terminal is the conversation: log to a file so no traceback ever lands in it.
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -33,11 +33,18 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     t = translator(args.locale or config.default_locale)
     if app.admin_claim_code:
         print(t._("No administrator yet: write join %(code)s to become one.", code=app.admin_claim_code))
+    # Reminders and follow-ups are printed as they fall due while someone sits at the terminal;
+    # a piped script stays deterministic (nothing timed interleaves with its replies).
+    background = scheduler.start_background(app, {"console": ConsoleSender(adapter)}) if interactive else None
     if interactive:
         print(
             t._("assessbot in your terminal. Type help for what you can do, assess to start, quit to stop.")
         )
-    adapter.run(sys.stdin, prompt=interactive)
+    try:
+        adapter.run(sys.stdin, prompt=interactive)
+    finally:
+        if background is not None:
+            background.stop()
     return 0
 
 

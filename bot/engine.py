@@ -42,6 +42,9 @@ FEATURES: tuple[str, ...] = (
     "bot.admins",
     "bot.audit",
     "bot.unit_results",
+    "bot.reminders",
+    "bot.plans",
+    "bot.scheduler",
 )
 
 MAX_TEXT_CHARS = 64 * 1024

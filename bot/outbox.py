@@ -6,7 +6,14 @@ due rows, sends them through the platform's Sender and marks them sent.
 
 Delivery is at-least-once with a narrow window: a row is claimed (committed) before sending and
 marked sent right after; only a crash between the platform accepting a message and that commit
-can repeat one message, after the claim's lease has run out.
+can repeat one message, after the claim's lease has run out. Chat platforms take no idempotency key
+for a sent message, so that window cannot be closed from our side: per crashed dispatcher at most
+the one message it was sending at the moment of the crash can arrive twice (tests/test_outbox_crash.py).
+
+Before a row is claimed, the check registered for its kind (`register_check`) may cancel it (the
+person completed, opted out, left the unit) or hold it back (the person is away), so a message
+written days ago is still right when it goes out. Messages to one person are paced: at most one per
+`per_person_gap` (Telegram allows about one message a second per chat).
 """
 
 from __future__ import annotations
@@ -14,14 +21,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
 from bot.i18n import pick_locale
@@ -32,6 +40,20 @@ from storage.models import Identity, Outbox, OutboxState, Person
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+
+CANCEL: Literal["cancel"] = "cancel"
+# What a check says about a due row: None = send it now, CANCEL = drop it, a datetime = hold it until then.
+Verdict = Literal["cancel"] | datetime | None
+Check = Callable[[Session, Outbox, datetime], Verdict]
+
+# Checks by message kind, registered by the modules that write those kinds (reminders, plans).
+CHECKS: dict[str, Check] = {}
+
+
+def register_check(kind: str, check: Check) -> Check:
+    """Re-check a row of `kind` just before it is claimed: is it still wanted, and wanted now?"""
+    CHECKS[kind] = check
+    return check
 
 
 def enqueue(
@@ -75,6 +97,12 @@ def cancel_for_person(session: Session, person_id: int, kinds: Sequence[str] | N
     return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
+def _recently_sent(since: datetime) -> Exists:
+    """The row's person was sent something after `since` (pacing per chat)."""
+    earlier = aliased(Outbox)
+    return exists().where(earlier.person_id == Outbox.person_id, earlier.sent_at > since)
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
@@ -95,6 +123,8 @@ class Dispatcher:
         worker: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         default_locale: str = "en",
+        per_person_gap: timedelta = timedelta(seconds=1),
+        checks: Mapping[str, Check] | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -102,6 +132,9 @@ class Dispatcher:
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.lease = lease
         self.default_locale = default_locale
+        self.per_person_gap = per_person_gap
+        # None: the module-wide registry, read at claim time (modules may register after we start).
+        self._checks = checks
 
     def run_once(self, limit: int = 50) -> int:
         """Send what is due now; returns how many messages were sent."""
@@ -112,7 +145,11 @@ class Dispatcher:
         return sent
 
     def drain(self, limit: int = 50) -> int:
-        """Send until nothing more is due (tests and the terminal adapter)."""
+        """Send until nothing more is due now (tests and the terminal adapter).
+
+        The clock is not moved: a second message to the same person waits for `per_person_gap`,
+        so it goes out on a later call once time has passed.
+        """
         total = 0
         while (n := self.run_once(limit)) > 0:
             total += n
@@ -120,6 +157,7 @@ class Dispatcher:
 
     def _claim(self, limit: int) -> list[Claimed]:
         now = self.clock.now()
+        checks = CHECKS if self._checks is None else self._checks
         with transaction(self.sessions) as session:
             stale = now - self.lease
             # A claim whose worker died before marking it is taken over once its lease runs out.
@@ -133,11 +171,27 @@ class Dispatcher:
                 .order_by(Outbox.due_at, Outbox.id)
                 .limit(limit)
             )
+            if self.per_person_gap > timedelta(0):
+                query = query.where(~_recently_sent(now - self.per_person_gap))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = session.scalars(query).all()
             claimed = []
+            people: set[int] = set()
             for row in rows:
+                if self.per_person_gap > timedelta(0) and row.person_id in people:
+                    continue  # one message per person per batch; the next waits for the gap
+                check = checks.get(row.kind)
+                verdict = check(session, row, now) if check is not None else None
+                if verdict == CANCEL:
+                    row.state = OutboxState.CANCELLED
+                    row.last_error = "no longer wanted"
+                    continue
+                if isinstance(verdict, datetime):
+                    row.state = OutboxState.PENDING
+                    row.due_at = verdict
+                    continue
+                people.add(row.person_id)
                 row.state = OutboxState.SENDING
                 row.claimed_by = self.worker
                 row.claimed_at = now

@@ -1,0 +1,52 @@
+"""The scheduler's leader election and the admin's view of upcoming timed work."""
+
+from __future__ import annotations
+
+from bot.clock import ManualClock
+from bot.runtime import Runtime
+from bot.scheduler import Leadership, scan
+from storage.db import make_engine, transaction
+from storage.models import Role
+from tests.harness import Conversation, texts
+from tests.timed import add_member, add_person, add_unit, open_round, stockholm
+
+
+def test_only_one_process_leads_the_scheduler_until_it_lets_go(runtime: Runtime, db_url: str) -> None:
+    other_process = make_engine(db_url)
+    first, second = Leadership(runtime.db), Leadership(other_process)
+    try:
+        assert first.try_acquire()
+        if runtime.db.dialect.name == "postgresql":
+            assert not second.try_acquire()
+            assert first.try_acquire()  # still leading: the lock lives on its open connection
+            first.release()
+            assert second.try_acquire()
+        else:
+            assert second.try_acquire()  # SQLite: a single process, which always leads
+    finally:
+        first.release()
+        second.release()
+        other_process.dispose()
+
+
+def test_admin_lists_upcoming_reminders_and_staff_may_not(runtime: Runtime, clock: ManualClock) -> None:
+    start = clock.now()
+    with transaction(runtime.sessions) as s:
+        school = add_unit(s, "Ekskolan", start)
+        staff = [add_person(s, u, n, start) for u, n in [("anna", "Anna Svensson"), ("bo", "Bo Ek")]]
+        for person in staff:
+            add_member(s, person, school, Role.STAFF, start)
+        open_round(
+            s, school, staff, instrument="digcomp-library", opens=start, closes=stockholm(2026, 12, 19)
+        )
+        add_person(s, "root", "Rut Admin", start).is_admin = True
+    clock.set(stockholm(2026, 11, 26, 9, 30))
+    assert scan(runtime.sessions, clock.now()) == 2
+
+    listing = texts(Conversation(runtime.engine, "root").say("schedule"))
+    assert "Upcoming timed work:" in listing
+    assert "reminder: 2" in listing
+    assert "reminder → Anna Svensson" in listing
+    assert "reminder → Bo Ek" in listing
+    assert "every 5 minutes" in listing
+    assert "permission" in texts(Conversation(runtime.engine, "anna").say("schedule"))
