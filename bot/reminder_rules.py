@@ -5,8 +5,7 @@ command that opens a round (which only checks the syntax) and the scheduler (whi
 reminder is due) agree on what it means.
 
 Parts, separated by commas:
-  `Nwd` / `Nd`    N working days / N days after the invitation, repeated at that interval while
-                  the person has not finished
+  `Nwd` / `Nd`    N working days / N days after the invitation
   `-Nwd` / `-Nd`  N working days / N days before the round closes
   `maxN`          at most N reminders in all (default 3)
   `off`           no reminders at all

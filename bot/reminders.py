@@ -16,7 +16,6 @@ the close that would thereby miss the close moves to the working day before inst
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -28,6 +27,7 @@ from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Verdict, enqueue, register_check
+from bot.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
 from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from instruments.schema import pick
 from storage.models import (
@@ -45,50 +45,26 @@ from storage.models import (
 )
 
 KIND = "reminder"
-DEFAULT_RULE = "3wd,-2d,max3"
-DEFAULT_MAX = 3
-_TOKEN = re.compile(r"^(-?)(\d{1,3})(wd|d)$")
-_MAX = re.compile(r"^max\s*(\d{1,2})$")
 
 
-@dataclass(frozen=True)
-class Point:
-    before_close: bool
-    days: int
-    working: bool
-
-
-@dataclass(frozen=True)
-class ReminderRule:
-    points: tuple[Point, ...]
-    maximum: int
-
-
-def parse_rule(text: str | None) -> ReminderRule:
-    """Read a rule leniently: unknown tokens are ignored, an empty rule is the default."""
-    raw = (text or "").strip().lower() or DEFAULT_RULE
-    points: list[Point] = []
-    maximum = DEFAULT_MAX
-    for token in re.split(r"[,\s]+", raw.replace("max ", "max")):
-        if m := _TOKEN.match(token):
-            points.append(Point(m.group(1) == "-", int(m.group(2)), m.group(3) == "wd"))
-        elif m := _MAX.match(token):
-            maximum = int(m.group(1))
-    if not points and text:
-        return ReminderRule(parse_rule(DEFAULT_RULE).points, maximum)
-    return ReminderRule(tuple(points), maximum)
+def rule_of(round_: Round) -> ReminderRule:
+    """The round's rule. `round open` stores only validated rules; an empty one means the default."""
+    try:
+        return parse_rule(round_.reminder_rule or DEFAULT_RULE)
+    except RuleInvalid:
+        return parse_rule(DEFAULT_RULE)
 
 
 def schedule(
     rule: ReminderRule, calendar: Calendar, invited_at: datetime, closes_at: datetime
 ) -> list[datetime]:
-    """When this person is to be reminded (UTC), earliest first, at most `rule.maximum`."""
+    """When this person is to be reminded (UTC), earliest first, at most `rule.max_reminders`."""
     invited = calendar.local_date(invited_at)
     last_open_day = calendar.local_date(closes_at - timedelta(seconds=1))
     times: set[datetime] = set()
-    for point in rule.points:
+    for point in rule.steps:
         if point.before_close:
-            if point.working:
+            if point.working_days:
                 day = calendar.add_working_days(last_open_day, -point.days)
             else:
                 day = last_open_day - timedelta(days=point.days)
@@ -96,14 +72,14 @@ def schedule(
             if moment >= closes_at:
                 moment = calendar.at(calendar.previous_free_day(day))
         else:
-            if point.working:
+            if point.working_days:
                 day = calendar.add_working_days(invited, point.days)
             else:
                 day = invited + timedelta(days=point.days)
             moment = calendar.at(calendar.next_free_day(day))
         if invited_at < moment < closes_at:
             times.add(moment)
-    return sorted(times)[: rule.maximum]
+    return sorted(times)[: rule.max_reminders]
 
 
 def key(round_id: int, person_id: int, n: int) -> str:
@@ -154,8 +130,8 @@ def scan_reminders(session: Session, now: datetime, default_locale: str = "en") 
         select(Round).where(Round.status == RoundStatus.OPEN, Round.opens_at <= now, Round.closes_at > now)
     ).all()
     for round_ in rounds:
-        rule = parse_rule(round_.reminder_rule)
-        if not rule.points or rule.maximum <= 0:
+        rule = rule_of(round_)
+        if not rule.steps or rule.max_reminders <= 0:
             continue
         waiting = _waiting(session, round_)
         holidays = holidays_by_unit(session, {w.participant.unit_id for w in waiting})
