@@ -505,9 +505,7 @@ class SlackSender:
 
         try:
             channel = self._channel(address, replies)
-            deliver(
-                self.client, channel, replies, before_post=self._pace, skip=already, on_sent=count
-            )
+            deliver(self.client, channel, replies, before_post=self._pace, skip=already, on_sent=count)
         except SlackApiError as error:
             if sent or already:
                 with self._guard:
@@ -589,7 +587,7 @@ class SlackHttpServer:
 
     @property
     def url(self) -> str:
-        host = self.server.server_address[0]
+        host = str(self.server.server_address[0])
         return f"http://{host}:{self.port}{self.path}"
 
     def serve_forever(self) -> None:
@@ -597,7 +595,9 @@ class SlackHttpServer:
 
     def start(self) -> SlackHttpServer:
         """Serve in a background thread (tests, or next to other work)."""
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -615,7 +615,9 @@ def build_adapter(runtime: Runtime, client: WebClient | None = None) -> SlackAda
     config = runtime.config
     if not config.slack_bot_token and client is None:
         raise ValueError("ASSESSBOT_SLACK_BOT_TOKEN is not set")
-    return SlackAdapter(runtime.engine, client or make_client(config), signing_secret=config.slack_signing_secret)
+    return SlackAdapter(
+        runtime.engine, client or make_client(config), signing_secret=config.slack_signing_secret
+    )
 
 
 def build_app(runtime: Runtime, client: WebClient | None = None) -> App:
@@ -645,4 +647,6 @@ def run(app: Runtime) -> None:
         finally:
             server.server.server_close()
         return
-    raise ValueError("Set ASSESSBOT_SLACK_APP_TOKEN (Socket Mode) or ASSESSBOT_SLACK_SIGNING_SECRET (HTTP mode)")
+    raise ValueError(
+        "Set ASSESSBOT_SLACK_APP_TOKEN (Socket Mode) or ASSESSBOT_SLACK_SIGNING_SECRET (HTTP mode)"
+    )

@@ -110,7 +110,9 @@ def _plans(ctx: Context) -> list[str]:
             continue
         counts = dict(
             ctx.session.execute(
-                select(PlanItem.status, func.count()).where(PlanItem.plan_id == plan_id).group_by(PlanItem.status)
+                select(PlanItem.status, func.count())
+                .where(PlanItem.plan_id == plan_id)
+                .group_by(PlanItem.status)
             ).all()
         )
         total = sum(counts.values())

@@ -24,5 +24,7 @@ def render(notice: Notice, t: Translator) -> str:
             "Ask your own workspace's admin about the assessment bot."
         )
     if notice is Notice.FILE_TOO_LARGE:
-        return t._("That file is too large for me. Instrument files are small YAML files; please check the file.")
+        return t._(
+            "That file is too large for me. Instrument files are small YAML files; please check the file."
+        )
     return t._("I could not read that file. Please try sending it again.")

@@ -175,7 +175,8 @@ def test_staff_member_takes_the_whole_assessment_by_buttons(bot: SlackBot) -> No
     assert "Statement 1/24" in _text(first_statement)
     labels = [b["text"]["text"] for b in _buttons(first_statement)]
     assert labels[:7] == ["1", "2", "3", "4", "5", "6", "7"]
-    assert "1 = " in _text(first_statement) and "7 = " in _text(first_statement)  # end labels shown
+    assert "1 = " in _text(first_statement)
+    assert "7 = " in _text(first_statement)
     for n in range(1, 25):
         assert f"Statement {n}/24" in _text(bot.last_with_buttons())
         bot.click("5")
@@ -362,7 +363,9 @@ def test_app_home_shows_progress_plan_status_and_starts_the_assessment(bot: Slac
         unit = Unit(name="Ystad library", created_at=bot.runtime.clock.now())
         session.add(unit)
         session.flush()
-        session.add(Membership(person_id=person.id, unit_id=unit.id, role=Role.PRINCIPAL, joined_at=unit.created_at))
+        session.add(
+            Membership(person_id=person.id, unit_id=unit.id, role=Role.PRINCIPAL, joined_at=unit.created_at)
+        )
         plan = ActionPlan(unit_id=unit.id, created_at=unit.created_at)
         session.add(plan)
         session.flush()
@@ -397,7 +400,8 @@ def test_app_home_shows_progress_plan_status_and_starts_the_assessment(bot: Slac
     body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
     assert bot.post_signed(body, "application/x-www-form-urlencoded") == 200
     last = _text(bot.messages()[-1])
-    assert "Welcome back!" in last and "Statement 2/24" in last
+    assert "Welcome back!" in last
+    assert "Statement 2/24" in last
 
 
 def test_an_admin_uploads_an_instrument_as_a_file(bot: SlackBot, caplog: pytest.LogCaptureFixture) -> None:
@@ -428,12 +432,15 @@ def test_long_keyboards_and_labels_fit_block_kit() -> None:
     assert payload["blocks"][0]["text"]["text"] == "a &lt; b &amp; c &gt; d"
     assert block_problems(payload["blocks"]) == []
     long = message_payloads(Reply("\n".join("line " * 100 for _ in range(400))))
-    assert len(long) > 1 and all(block_problems(p["blocks"]) == [] for p in long)
+    assert len(long) > 1
+    assert all(block_problems(p["blocks"]) == [] for p in long)
 
 
 # ------------------------------------------------------------------------------------ outbox
 
 
+# The sender and the fake's limits are what is tested here; one database is enough (and keeps it fast).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_burst_of_200_messages_is_delivered_once_despite_rate_limits(
     runtime: Runtime, fake: FakeSlackAPI, clock: ManualClock
 ) -> None:
@@ -444,7 +451,9 @@ def test_a_burst_of_200_messages_is_delivered_once_despite_rate_limits(
             person = Person(display_name=user, created_at=clock.now())
             session.add(person)
             session.flush()
-            session.add(Identity(person_id=person.id, platform="slack", workspace=fake.team_id, platform_user_id=user))
+            session.add(
+                Identity(person_id=person.id, platform="slack", workspace=fake.team_id, platform_user_id=user)
+            )
             enqueue(
                 session,
                 person_id=person.id,
@@ -453,7 +462,7 @@ def test_a_burst_of_200_messages_is_delivered_once_despite_rate_limits(
                 key=f"reminder:{user}",
                 due_at=clock.now(),
             )
-    fake.rate_limit(overall_per_second=80)
+    fake.rate_limit(overall_per_second=40)
     fake.fail_next("chat.postMessage", 3)  # more 429s in a row than the client retries
     dispatcher = Dispatcher(runtime.sessions, {"slack": SlackSender(_client(fake))}, clock)
 
@@ -462,7 +471,7 @@ def test_a_burst_of_200_messages_is_delivered_once_despite_rate_limits(
     sent += dispatcher.drain()
 
     assert sent == 200
-    assert fake.rejected_429 >= 3
+    assert fake.rejected_429 > 3  # the injected ones and the rate window
     for user in users:
         assert [m["text"] for m in fake.channel_messages(dm_channel_id(user))] == [f"Reminder for {user}"]
     with runtime.sessions() as session:
@@ -484,7 +493,10 @@ def test_socket_mode_handler_is_wired_to_the_app(runtime: Runtime, fake: FakeSla
     from slack_bolt.adapter.socket_mode.internals import run_bolt_app
 
     config = replace(
-        runtime.config, slack_bot_token=fake.token, slack_api_url=fake.base_url, slack_app_token="xapp-1-A0-fake"
+        runtime.config,
+        slack_bot_token=fake.token,
+        slack_api_url=fake.base_url,
+        slack_app_token="xapp-1-A0-fake",
     )
     adapter = build_adapter(replace(runtime, config=config))
     handler = socket_mode_handler(adapter, "xapp-1-A0-fake")
