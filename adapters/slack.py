@@ -244,7 +244,7 @@ class SlackAdapter:
                 user_id,
                 user,
                 address=channel,
-                text=str(event.get("text") or ""),
+                text=_unescape(str(event.get("text") or "")),
                 attachment=attachment,
                 event_id=str(body.get("event_id") or "") or None,
             )
@@ -295,7 +295,7 @@ class SlackAdapter:
                 respond(text=_plain(self.engine.notice(Notice.FOREIGN_WORKSPACE, user.locale)))
                 return
             dm = self._dm(user_id)
-            words = str(command.get("text") or "").strip()
+            words = _unescape(str(command.get("text") or "")).strip()
             incoming = self._incoming(
                 user_id,
                 user,
@@ -457,6 +457,11 @@ def _click_identity(user_id: str, container: dict[str, Any], action: dict[str, A
         )
     )
     return "act:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def _unescape(text: str) -> str:
+    """Slack sends typed text with &, < and > as entities (its mrkdwn escaping); undo exactly that."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _plain(replies: Sequence[Reply]) -> str:

@@ -420,6 +420,19 @@ def test_an_admin_uploads_an_instrument_as_a_file(bot: SlackBot, caplog: pytest.
     assert SECRET not in caplog.text
 
 
+def test_admin_commands_through_the_slash_command_keep_special_characters(bot: SlackBot) -> None:
+    bot.say("help")
+    with bot.runtime.sessions() as session, session.begin():
+        session.scalars(select(Person)).one().is_admin = True
+
+    # Slack delivers typed &, < and > as entities; the unit gets the name the admin typed.
+    bot.command('unit create "Ystad &amp; Tomelilla &lt;north&gt;"')
+
+    with bot.runtime.sessions() as session:
+        assert session.scalar(select(Unit.name)) == "Ystad & Tomelilla <north>"
+    assert "Ystad &amp; Tomelilla &lt;north&gt;" in _text(bot.messages()[-1])  # escaped again on the way out
+
+
 # ------------------------------------------------------------------------------------ rendering
 
 
