@@ -296,6 +296,9 @@ def test_signatures_are_checked(bot: SlackBot) -> None:
     assert bot.slack.send_event(event, bad_signature=True)[0] == 401
     assert bot.slack.send_event(event, timestamp=int(time.time()) - 6 * 60)[0] == 401
     assert bot.slack.send_command("/assess", "", user_id=ANNA, bad_signature=True)[0] == 401
+    assert bot.slack.url_verification("c-1", bad_signature=True)[0] == 401
+    status, body = bot.slack.url_verification("c-1")  # the handshake when the request URL is set
+    assert (status, json.loads(body)) == (200, {"challenge": "c-1"})
     assert bot.adapter.finished == 0
     assert bot.messages() == []
     assert _count(bot.runtime, Person) == 0
@@ -418,6 +421,23 @@ def test_an_admin_uploads_an_instrument_as_a_file(bot: SlackBot, caplog: pytest.
     assert bot.fake.rejected_downloads == 0
     assert bot.fake.token not in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_file_stubs_are_looked_up_and_large_files_refused(bot: SlackBot) -> None:
+    bot.say("help")
+    with bot.runtime.sessions() as session, session.begin():
+        session.scalars(select(Person)).one().is_admin = True
+    big = bot.fake.add_file("huge.yaml", b"#" * 1_500_000, user=ANNA)
+    bot.event(bot.slack.message_event(ANNA, "", files=[bot.fake.file_object(big)]))
+    assert "That file is too large for me" in _text(bot.messages()[-1])
+    assert bot.fake.calls_of("file_download") == []
+
+    # Slack may send only a stub of the file; the adapter asks files.info for the rest.
+    tiny = bot.fake.add_file("tiny.yaml", (DATA / "tiny.yaml").read_bytes(), user=ANNA)
+    stub = {"id": tiny, "mode": "hidden_by_limit", "file_access": "check_file_info"}
+    bot.event(bot.slack.message_event(ANNA, "instrument upload", files=[stub]))
+    assert "Installed tiny version 1" in _text(bot.messages()[-1])
+    assert [c.ok for c in bot.fake.calls_of("files.info")] == [True]
 
 
 def test_admin_commands_through_the_slash_command_keep_special_characters(bot: SlackBot) -> None:
