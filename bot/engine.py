@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import assessment
+from bot import assessment, home, notices
 from bot.clock import Clock, SystemClock
 from bot.commands import Context, Registry, UsageError, command_words
 from bot.config import Config
@@ -170,6 +170,38 @@ class Engine:
         return [
             Reply(ctx.t._("I didn't understand that. Type help to see what you can do, or assess to start."))
         ]
+
+    # ------------------------------------------------------------ platform surfaces
+
+    def home(self, incoming: Incoming) -> list[Reply]:
+        """The person's state at a glance (Slack's App Home tab), with a start/resume button.
+
+        Read-mostly: it identifies the person (first contact creates them, like a message would) and
+        records nothing else. `incoming.event_id` is ignored: showing the state twice is harmless.
+        """
+        fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
+        try:
+            with self.sessions() as session, session.begin():
+                now = self.clock.now()
+                person = identify(session, incoming, now, self.config.default_locale)
+                ctx = Context(
+                    session=session,
+                    person=person,
+                    incoming=incoming,
+                    now=now,
+                    t=translator(locale_of(person, self.config.default_locale)),
+                    config=self.config,
+                    engine=self,
+                )
+                return [home.home_reply(ctx)]
+        except Exception:
+            log.exception("unexpected error while building the home view for %s", incoming.platform)
+            return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
+
+    def notice(self, notice: notices.Notice, locale_hint: str | None) -> list[Reply]:
+        """A refusal an adapter detected itself, worded in the core (no database access)."""
+        t = translator(pick_locale(None, locale_hint, self.config.default_locale))
+        return [Reply(notices.render(notice, t))]
 
     # ------------------------------------------------------------ shared services
 
