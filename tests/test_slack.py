@@ -185,7 +185,8 @@ def test_staff_member_takes_the_whole_assessment_by_buttons(bot: SlackBot) -> No
     answered = [m for m in messages if "Your answer: 5" in _text(m)]
     assert len(answered) == 24  # each question message was updated in place...
     assert all(not _buttons(m) and "edited" in m for m in answered)  # ...and lost its buttons
-    assert "Done! Thank you, Anna." in _text(messages[-1])
+    assert "Done! Thank you, Anna." in _text(messages[-2])
+    assert messages[-1].get("files"), "the result chart follows the result text"
     assert all(c.ok for c in bot.fake.calls_of("chat.update"))
     assert all(not block_problems(m.get("blocks") or []) for m in messages)
     with bot.runtime.sessions() as session:
