@@ -95,7 +95,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     while utf16_len(rest) > limit:
         cut = min(len(rest), limit)
         while (excess := utf16_len(rest[:cut]) - limit) > 0:
-            cut -= excess  # each character is one or two UTF-16 units, so this converges
+            cut -= max(1, excess // 2)  # a character is one or two UTF-16 units
         newline = rest.rfind("\n", 0, cut)
         if newline > cut // 2:
             cut = newline

@@ -60,7 +60,9 @@ def _redact(record: logging.LogRecord) -> None:
     except Exception:  # a broken format string: leave it to the handler to report
         return
     cleaned = redact(message)
-    if cleaned != message:
+    if cleaned != message or record.args:
+        # Freeze the text now: an argument may be changed after logging (PTB adds the file URL,
+        # token included, to a result dict it has just logged).
         record.msg, record.args = cleaned, None
     if record.exc_info and record.exc_info[1] is not None:
         # Format the traceback now, redacted; handlers use exc_text when it is set.
