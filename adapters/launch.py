@@ -62,13 +62,16 @@ def dispatch_outbox(dispatcher: Dispatcher, stop: threading.Event, every: float 
         stop.wait(every)
 
 
-def run_platforms(app: Runtime) -> int:
-    """Run until SIGINT/SIGTERM; 0 on a clean stop, 1 if a platform failed, 2 if none is configured."""
+def run_platforms(
+    app: Runtime, stop: threading.Event | None = None, *, dispatch_every: float = DISPATCH_EVERY
+) -> int:
+    """Run until SIGINT/SIGTERM (or `stop` is set); 0 on a clean stop, 1 if a platform failed,
+    2 if none is configured."""
     platforms = [p for starter in PLATFORMS if (p := starter(app)) is not None]
     if not platforms:
         log.error("no chat platform is configured (set ASSESSBOT_TELEGRAM_TOKEN, or the Slack tokens)")
         return 2
-    stop = threading.Event()
+    stop = stop or threading.Event()
     failed: list[str] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -94,7 +97,9 @@ def run_platforms(app: Runtime) -> int:
         default_locale=app.config.default_locale,
     )
     threads = [threading.Thread(target=guarded, args=(p,), name=f"platform-{p.name}") for p in platforms]
-    threads.append(threading.Thread(target=dispatch_outbox, args=(dispatcher, stop), name="outbox"))
+    threads.append(
+        threading.Thread(target=dispatch_outbox, args=(dispatcher, stop, dispatch_every), name="outbox")
+    )
     for thread in threads:
         thread.start()
     for service in SERVICES:

@@ -37,7 +37,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -335,8 +335,11 @@ class TelegramAdapter:
         self.username = bot.username
         if not self.engine.config.telegram_bot_username and bot.username:
             self.engine.config = dataclasses.replace(self.engine.config, telegram_bot_username=bot.username)
-        for language in (None, *MENU_LANGUAGES):
-            await bot.set_my_commands(self.menu(language or "en"), language_code=language)
+        try:
+            for language in (None, *MENU_LANGUAGES):
+                await bot.set_my_commands(self.menu(language or "en"), language_code=language)
+        except TelegramError as error:  # the menu is a convenience: run without it
+            log.warning("could not set the command menu: %s", error.message)
 
     def menu(self, locale: str) -> list[BotCommand]:
         t = translator(locale)

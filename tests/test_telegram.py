@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import socket
 import time
@@ -23,9 +24,8 @@ from adapters import telegram as tg
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.i18n import translator
-from bot.messages import Choice
+from bot.messages import Choice, Reply
 from bot.outbox import Dispatcher, enqueue
-from bot.messages import Reply
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import (
@@ -136,7 +136,10 @@ class Chat:
 
 
 def with_app(
-    runtime: Runtime, fake: FakeTelegramAPI, body: Callable[[tg.AppType, Chat], Awaitable[T]], **overrides: Any
+    runtime: Runtime,
+    fake: FakeTelegramAPI,
+    body: Callable[[tg.AppType, Chat], Awaitable[T]],
+    **overrides: Any,
 ) -> T:
     application, _adapter = tg.build_application(telegram_config(runtime, fake, **overrides), runtime.engine)
 
@@ -178,21 +181,25 @@ def test_join_link_then_24_statements_by_buttons_over_long_polling(
         await wait_for(lambda: message_with(fake, "Welcome, Anna! You are now a member of Ystad bibliotek."))
         ready = await wait_for(lambda: message_with(fake, "Ready when you are."))
         fake.push_message(USER, "/assess", first_name="Anna")
-        offer = await wait_for(lambda: (m := fake.last_message(USER)) and m.message_id > ready.message_id and m)
+        offer = await wait_for(
+            lambda: (m := fake.last_message(USER)) and m.message_id > ready.message_id and m
+        )
         await press(offer, LIBRARY)
         question = await wait_for(lambda: message_with(fake, "Background question 1/4"))
         for n in range(1, 5):
             assert f"Background question {n}/4" in (question.text or "")
             await press(question, question.button_texts()[0][0])
             needle = f"Background question {n + 1}/4" if n < 4 else "Statement 1/24"
-            question = await wait_for(lambda needle=needle: message_with(fake, needle, question.message_id))
+            question = await wait_for(
+                lambda needle=needle, after=question.message_id: message_with(fake, needle, after)
+            )
         for n in range(1, 25):
             assert f"Statement {n}/24" in (question.text or "")
             assert ["1", "2", "3", "4", "5", "6", "7"] in question.button_texts()
             await press(question, "5")
             if n < 24:
                 following = await wait_for(
-                    lambda n=n: message_with(fake, f"Statement {n + 1}/24", question.message_id)
+                    lambda n=n, after=question.message_id: message_with(fake, f"Statement {n + 1}/24", after)
                 )
             else:
                 following = await wait_for(lambda: message_with(fake, "Done! Thank you, Anna."))
@@ -234,14 +241,18 @@ def test_join_link_then_24_statements_by_buttons_over_long_polling(
     # The command menu, per language, and the username for join links.
     assert [c["command"] for c in fake.commands_for("")] == list(tg.MENU_COMMANDS)
     sv = translator("sv")
-    assert fake.commands_for("sv")[1]["description"] == sv._("start an assessment, or continue where you were")
+    assert fake.commands_for("sv")[1]["description"] == sv._(
+        "start an assessment, or continue where you were"
+    )
     assert runtime.engine.config.telegram_bot_username == "assess_test_bot"
 
 
 # ---------------------------------------------------------------- buttons: repeats and forgeries
 
 
-def test_a_redelivered_callback_and_a_double_click_store_one_answer(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+def test_a_redelivered_callback_and_a_double_click_store_one_answer(
+    runtime: Runtime, fake: FakeTelegramAPI
+) -> None:
     async def body(app: tg.AppType, chat: Chat) -> None:
         first = await to_first_statement(chat)
         update = fake.push_callback(USER, first.message_id, data_of(first, "5"))
@@ -287,12 +298,16 @@ def test_a_forged_button_is_refused_and_nothing_is_stored(runtime: Runtime, fake
 BROKEN = b"id: broken\nversion: one\nlanguages: [sv, en]\nscale: {points: 12}\n"
 
 
-def test_an_admin_uploads_a_broken_instrument_and_reads_the_errors(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+def test_an_admin_uploads_a_broken_instrument_and_reads_the_errors(
+    runtime: Runtime, fake: FakeTelegramAPI
+) -> None:
     async def body(app: tg.AppType, chat: Chat) -> None:
         await chat.say("/start")
         with transaction(runtime.sessions) as session:
             person = session.scalar(
-                select(Person).join(Identity).where(Identity.platform == "telegram", Identity.platform_user_id == str(USER))
+                select(Person)
+                .join(Identity)
+                .where(Identity.platform == "telegram", Identity.platform_user_id == str(USER))
             )
             assert person is not None
             person.is_admin = True
@@ -323,7 +338,9 @@ def test_staff_cannot_upload_an_instrument(runtime: Runtime, fake: FakeTelegramA
 # ---------------------------------------------------------------- groups and languages
 
 
-def test_a_group_is_told_to_open_a_private_chat_and_chatter_is_ignored(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+def test_a_group_is_told_to_open_a_private_chat_and_chatter_is_ignored(
+    runtime: Runtime, fake: FakeTelegramAPI
+) -> None:
     group = -100000 - USER
 
     async def body(app: tg.AppType, chat: Chat) -> None:
@@ -344,7 +361,9 @@ def test_a_group_is_told_to_open_a_private_chat_and_chatter_is_ignored(runtime: 
     assert count(runtime, Response) == 0
 
 
-def test_swedish_telegram_users_get_swedish_until_they_choose(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+def test_swedish_telegram_users_get_swedish_until_they_choose(
+    runtime: Runtime, fake: FakeTelegramAPI
+) -> None:
     sv, en = translator("sv"), translator("en")
 
     async def body(app: tg.AppType, chat: Chat) -> None:
@@ -381,7 +400,11 @@ def people_on_telegram(runtime: Runtime, fake: FakeTelegramAPI, n: int, first: i
             person = Person(display_name=f"P{i}", created_at=runtime.clock.now())
             session.add(person)
             session.flush()
-            session.add(Identity(person_id=person.id, platform="telegram", platform_user_id=str(chat), address=str(chat)))
+            session.add(
+                Identity(
+                    person_id=person.id, platform="telegram", platform_user_id=str(chat), address=str(chat)
+                )
+            )
             ids.append(person.id)
     return ids
 
@@ -390,7 +413,14 @@ def queue(runtime: Runtime, person_ids: list[int], prefix: str) -> None:
     with transaction(runtime.sessions) as session:
         for n, pid in enumerate(person_ids):
             reply = Reply(f"Reminder {prefix}{n}", ((Choice("Continue", "cmd:assess"),),))
-            enqueue(session, person_id=pid, kind="reminder", replies=[reply], key=f"{prefix}:{n}", due_at=runtime.clock.now())
+            enqueue(
+                session,
+                person_id=pid,
+                kind="reminder",
+                replies=[reply],
+                key=f"{prefix}:{n}",
+                due_at=runtime.clock.now(),
+            )
 
 
 def outbox_states(runtime: Runtime) -> dict[OutboxState, int]:
@@ -402,7 +432,9 @@ def drain_through_telegram(
     runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock, *, rounds: int = 6
 ) -> None:
     """Run the dispatcher in a thread against the bot's event loop, moving the clock between passes."""
-    application, _adapter = tg.build_application(telegram_config(runtime, fake), runtime.engine, overall_rate=1000)
+    application, _adapter = tg.build_application(
+        telegram_config(runtime, fake), runtime.engine, overall_rate=1000
+    )
     sender = tg.TelegramSender(clock)
     dispatcher = Dispatcher(runtime.sessions, {"telegram": sender}, clock)
 
@@ -447,7 +479,7 @@ def test_one_chat_gets_a_message_a_second_and_a_blocked_user_is_given_up(
     with runtime.sessions() as session:
         sent = sorted(t for t in session.scalars(select(Outbox.sent_at).where(Outbox.person_id == anna)) if t)
     assert len(sent) == 3
-    assert all(later - earlier >= timedelta(seconds=1) for earlier, later in zip(sent, sent[1:], strict=False))
+    assert all(later - earlier >= timedelta(seconds=1) for earlier, later in itertools.pairwise(sent))
     assert outbox_states(runtime) == {OutboxState.SENT: 3, OutboxState.FAILED: 1}
 
 
@@ -530,7 +562,9 @@ def test_the_token_never_reaches_the_logs(
     assert caplog.records  # PTB and the adapter did log (at DEBUG)
     assert fake.token not in caplog.text
     assert wrong not in caplog.text
-    leaks = [r.getMessage() for r in caplog.records if fake.token in r.getMessage() or wrong in r.getMessage()]
+    leaks = [
+        r.getMessage() for r in caplog.records if fake.token in r.getMessage() or wrong in r.getMessage()
+    ]
     assert leaks == []
 
 
@@ -554,3 +588,40 @@ def test_retry_after_as_seconds_or_timedelta() -> None:
 
     assert tg.retry_seconds(RetryAfter(3)) == 3
     assert tg.retry_seconds(RetryAfter(timedelta(seconds=2))) == 2
+
+
+# ---------------------------------------------------------------- assessbot run
+
+
+def test_assessbot_run_serves_telegram_and_drains_the_outbox_until_stopped(
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
+) -> None:
+    import threading
+
+    from adapters import launch
+
+    app = dataclasses.replace(runtime, config=telegram_config(runtime, fake))
+    (person,) = people_on_telegram(runtime, fake, 1)
+    stop = threading.Event()
+    result: list[int] = []
+    runner = threading.Thread(
+        target=lambda: result.append(launch.run_platforms(app, stop, dispatch_every=0.05))
+    )
+    runner.start()
+    try:
+        fake.push_message(USER, "/help")
+
+        async def replies() -> None:
+            await wait_for(lambda: message_with(fake, "Here is what you can do:"))
+            queue(runtime, [person], "run")
+            # The first scans may come before the bot is up (the sender asks to wait): move time on.
+            clock.advance(seconds=10)
+            await wait_for(lambda: fake.chat(10_000))
+
+        asyncio.run(replies())
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert result == [0]
+    assert [m.text for m in fake.chat(10_000)] == ["Reminder run0"]
+    assert outbox_states(runtime) == {OutboxState.SENT: 1}
