@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
-from telegram import Update
+from telegram import Message, Update
 
 from adapters import telegram as tg
 from bot.clock import ManualClock
@@ -47,6 +47,10 @@ USER = 4242
 CODE = "TGJQ42"
 LIBRARY = "Digital competence for library staff"
 T = TypeVar("T")
+# Rendering-only scenarios: the database is not what they test, so one is enough.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# The burst is slow-ish (real 429 pauses): run it where several dispatchers would share the outbox.
+POSTGRESQL_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 # PTB itself reads RetryAfter.retry_after (an int until PTB_TIMEDELTA is set) when raising it.
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
@@ -327,6 +331,7 @@ def test_an_admin_uploads_a_broken_instrument_and_reads_the_errors(
         assert session.scalar(select(func.count()).select_from(Outbox)) == 0
 
 
+@SQLITE_ONLY
 def test_staff_cannot_upload_an_instrument(runtime: Runtime, fake: FakeTelegramAPI) -> None:
     async def body(app: tg.AppType, chat: Chat) -> None:
         await chat.deliver(fake.push_document(USER, "broken.yaml", BROKEN))
@@ -338,6 +343,7 @@ def test_staff_cannot_upload_an_instrument(runtime: Runtime, fake: FakeTelegramA
 # ---------------------------------------------------------------- groups and languages
 
 
+@SQLITE_ONLY
 def test_a_group_is_told_to_open_a_private_chat_and_chatter_is_ignored(
     runtime: Runtime, fake: FakeTelegramAPI
 ) -> None:
@@ -361,6 +367,7 @@ def test_a_group_is_told_to_open_a_private_chat_and_chatter_is_ignored(
     assert count(runtime, Response) == 0
 
 
+@SQLITE_ONLY
 def test_swedish_telegram_users_get_swedish_until_they_choose(
     runtime: Runtime, fake: FakeTelegramAPI
 ) -> None:
@@ -377,6 +384,7 @@ def test_swedish_telegram_users_get_swedish_until_they_choose(
     with_app(runtime, fake, body)
 
 
+@SQLITE_ONLY
 def test_a_typed_answer_moves_on_like_a_button(runtime: Runtime, fake: FakeTelegramAPI) -> None:
     async def body(app: tg.AppType, chat: Chat) -> None:
         first = await to_first_statement(chat)
@@ -448,6 +456,7 @@ def drain_through_telegram(
     asyncio.run(main())
 
 
+@POSTGRESQL_ONLY
 def test_a_burst_of_200_reminders_through_429s_arrives_once_each(
     runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
 ) -> None:
@@ -483,7 +492,7 @@ def test_one_chat_gets_a_message_a_second_and_a_blocked_user_is_given_up(
     assert outbox_states(runtime) == {OutboxState.SENT: 3, OutboxState.FAILED: 1}
 
 
-def test_the_sender_waits_while_the_bot_is_not_running(runtime: Runtime) -> None:
+def test_the_sender_waits_while_the_bot_is_not_running() -> None:
     from bot.messages import Address, RetryLater
 
     with pytest.raises(RetryLater):
@@ -504,6 +513,7 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@SQLITE_ONLY
 def test_webhook_refuses_a_wrong_secret_and_processes_the_right_one(runtime: Runtime) -> None:
     port = free_port()
     with FakeTelegramAPI(local_mode=True) as fake:  # a self-hosted server: plain http on any port
@@ -541,6 +551,7 @@ def test_webhook_refuses_a_wrong_secret_and_processes_the_right_one(runtime: Run
 # ---------------------------------------------------------------- secrets and rendering
 
 
+@SQLITE_ONLY
 def test_the_token_never_reaches_the_logs(
     runtime: Runtime, fake: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -625,3 +636,53 @@ def test_assessbot_run_serves_telegram_and_drains_the_outbox_until_stopped(
     assert result == [0]
     assert [m.text for m in fake.chat(10_000)] == ["Reminder run0"]
     assert outbox_states(runtime) == {OutboxState.SENT: 1}
+
+
+# ---------------------------------------------------------------- images, files and edits
+
+
+@SQLITE_ONLY
+def test_a_chart_and_a_data_export_arrive_as_photo_and_document(
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
+) -> None:
+    from bot.messages import Image
+    from tests.fakes.test_telegram_api import tiny_png
+
+    (person,) = people_on_telegram(runtime, fake, 1)
+    chart = Reply("Your unit's result", image=Image("chart.png", tiny_png(40, 30), "Ystad bibliotek"))
+    with transaction(runtime.sessions) as session:
+        enqueue(session, person_id=person, kind="digest", replies=[chart], key="chart", due_at=clock.now())
+    drain_through_telegram(runtime, fake, clock, rounds=1)
+    text, photo = fake.chat(10_000)
+    assert text.text == "Your unit's result"
+    assert photo.kind == "photo"
+    assert photo.caption == "Ystad bibliotek"
+
+    async def body(app: tg.AppType, chat: Chat) -> None:
+        await chat.say("/mydata")
+        document = next(m for m in fake.chat(USER) if m.kind == "document")
+        assert document.file is not None
+        assert document.file.filename is not None
+        assert document.file.filename.endswith(".json")
+
+    with_app(runtime, fake, body)
+
+
+@SQLITE_ONLY
+def test_edits_that_change_nothing_or_cannot_be_made(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+    async def body(app: tg.AppType, chat: Chat) -> None:
+        await chat.say("/start")
+        question = await app.bot.send_message(USER, "Pick one")
+        delivery = tg.Delivery(app.bot, USER)
+        assert await delivery.edit(question, Reply("Picked", edit=True))
+        assert await delivery.edit(question, Reply("Picked", edit=True))  # "message is not modified"
+        gone = Message.de_json({**question.to_dict(), "message_id": question.message_id + 100}, app.bot)
+        before = len(fake.chat(USER))
+        await delivery.replies([Reply("Moved on", edit=True)], gone)  # not editable: sent anew
+        await delivery.replies([Reply("Typed answer noted", edit=True)])  # no pressed message
+        assert [m.text for m in fake.chat(USER)][before:] == ["Moved on", "Typed answer noted"]
+        edited = fake.message(USER, question.message_id)
+        assert edited is not None
+        assert edited.text == "Picked"
+
+    with_app(runtime, fake, body)
