@@ -686,3 +686,34 @@ def test_edits_that_change_nothing_or_cannot_be_made(runtime: Runtime, fake: Fak
         assert edited.text == "Picked"
 
     with_app(runtime, fake, body)
+
+
+def test_many_chats_at_once_and_each_chat_in_order(runtime: Runtime, fake: FakeTelegramAPI) -> None:
+    config = telegram_config(runtime, fake)
+    application, adapter = tg.build_application(config, runtime.engine)
+    stop = asyncio.Event()
+    sv, en = translator("sv"), translator("en")
+    others = range(USER + 1, USER + 21)
+
+    async def main() -> None:
+        server = asyncio.create_task(tg.serve(application, adapter, config, stop.is_set, poll_timeout=1))
+        try:
+            # One person's messages, queued together, must be handled in the order they were sent.
+            for text in ("language sv", "/start", "language en", "/start"):
+                fake.push_message(USER, text)
+            for user in others:
+                fake.push_message(user, "/start", first_name=f"P{user}")
+            await wait_for(lambda: all(message_with(fake, "Ready when you are.", chat=u) for u in others))
+            await wait_for(lambda: sum(m.text == en._("Ready when you are.") for m in fake.chat(USER)))
+        finally:
+            stop.set()
+            await server
+
+    asyncio.run(main())
+    ready = [
+        m.text
+        for m in fake.chat(USER)
+        if m.text in (sv._("Ready when you are."), en._("Ready when you are."))
+    ]
+    assert ready == [sv._("Ready when you are."), en._("Ready when you are.")]
+    assert all(len([m for m in fake.chat(u) if m.text == "Ready when you are."]) == 1 for u in others)
