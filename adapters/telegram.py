@@ -402,15 +402,14 @@ class TelegramAdapter:
         # Answer at once (exactly once per query): the button stops spinning whatever happens next.
         try:
             await query.answer()
-        except BadRequest as error:  # answered before (a re-delivered update) or too old
+        except TelegramError as error:  # answered before (a re-delivered update), too old, or flood
             log.info("callback query not answered: %s", error.message)
         if query.data is None:
             return
+        # An old message may come back "inaccessible" (chat known, content not): reply anew there.
         pressed = query.message if isinstance(query.message, Message) else None
         incoming = incoming_for(update, action=query.data, event_id=f"cbq:{query.id}")
-        if pressed is None:
-            incoming = dataclasses.replace(incoming, is_private=False)
-        chat_id = pressed.chat_id if pressed is not None else query.from_user.id
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         await Delivery(query.get_bot(), chat_id).replies(await self._handle(incoming), pressed)
 
     async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -491,6 +490,8 @@ class TelegramSender:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         try:
             await Delivery(bot, chat_id, give_up_first=True).replies(replies)
+        except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
+            raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat
             raise Undeliverable(refused.message) from None
         except BadRequest as refused:  # chat not found and the like: trying again will not help
