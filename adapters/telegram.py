@@ -527,6 +527,8 @@ def build_application(
         .token(config.telegram_token)
         .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=2))
         .concurrent_updates(OneChatAtATime(concurrency))
+        # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
+        .job_queue(None)
     )
     if config.telegram_api_url:
         # A self-hosted telegram-bot-api server: same paths as the public one.
