@@ -717,3 +717,13 @@ def test_many_chats_at_once_and_each_chat_in_order(runtime: Runtime, fake: FakeT
     ]
     assert ready == [sv._("Ready when you are."), en._("Ready when you are.")]
     assert all(len([m for m in fake.chat(u) if m.text == "Ready when you are."]) == 1 for u in others)
+
+
+def test_the_webhook_secret_is_configured_or_derived_from_the_token() -> None:
+    derived = tg.webhook_secret(Config(telegram_token="123456:ABC-def"))
+    assert derived == tg.webhook_secret(Config(telegram_token="123456:ABC-def"))  # every process agrees
+    assert "123456" not in derived
+    assert derived != tg.webhook_secret(Config(telegram_token="123456:other"))
+    assert tg.webhook_secret(Config(telegram_token="1:x", telegram_webhook_secret="s3cr3t_-")) == "s3cr3t_-"
+    with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
+        tg.webhook_secret(Config(telegram_token="1:x", telegram_webhook_secret="not allowed!"))
