@@ -52,8 +52,19 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """Run every platform that is configured; with none configured, chat in the terminal."""
     if not (config.telegram_enabled or config.slack_enabled):
         return cmd_chat(args, config)
-    print("Telegram and Slack are not wired up in this build yet.", file=sys.stderr)
-    return 2
+    from adapters import launch
+    from bot import runtime
+    from bot.log_redaction import hide_secrets
+
+    runtime.configure_logging(config.log_level)
+    hide_secrets(
+        config.telegram_token,
+        config.telegram_webhook_secret,
+        config.slack_bot_token,
+        config.slack_app_token,
+        config.slack_signing_secret,
+    )
+    return launch.run_platforms(runtime.start(config))
 
 
 def cmd_instrument_validate(args: argparse.Namespace, config: Config) -> int:

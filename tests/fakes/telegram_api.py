@@ -1486,6 +1486,9 @@ class _HttpServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeTelegramBotAPI/1.0"
+    # Headers and body go out in two writes; without TCP_NODELAY every answer on a kept-alive
+    # connection waits for the client's delayed ACK (about 40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""

@@ -1,0 +1,591 @@
+"""The Telegram adapter (python-telegram-bot 22, asyncio): a thin layer over the engine.
+
+Inbound: a private message, command, button press or document becomes one `Incoming`; the engine
+(synchronous, one database transaction) runs in a worker thread so the event loop never blocks.
+Outbound: each `Reply` becomes a plain-text message (no parse_mode, so no entity errors), buttons an
+inline keyboard, `edit=True` an edit of the message whose button was pressed, images and files
+photos and documents. Conversation state lives in SQL, so there is no ConversationHandler and any
+number of processes can serve one bot (webhook mode behind a load balancer).
+
+`TelegramSender` delivers the outbox through the same bot and event loop: python-telegram-bot's
+AIORateLimiter keeps the whole bot near 30 messages/s, and the sender paces each chat to about one
+message a second; a 429 becomes `RetryLater` for the dispatcher, a blocked bot `Undeliverable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import hashlib
+import logging
+import re
+import threading
+import urllib.parse
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.engine import Engine
+from bot.i18n import pick_locale, translator
+from bot.log_redaction import hide_secrets
+from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Undeliverable
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+MAX_TEXT = 4096  # Telegram's limit for a message text, after trimming
+MAX_CAPTION = 1024
+MAX_BUTTONS_PER_ROW = 8
+MAX_CALLBACK_BYTES = 64
+MAX_UPLOAD_BYTES = 1024 * 1024  # instrument files are a few kB; refuse anything much larger
+# The everyday commands shown in Telegram's command menu (admin commands stay in `help`).
+MENU_COMMANDS = ("start", "assess", "results", "help", "language", "mydata")
+MENU_LANGUAGES = ("sv",)  # plus the default menu, in English
+OVERALL_RATE = 30.0  # messages per second for the whole bot (Telegram's broadcast limit)
+PER_CHAT_INTERVAL = timedelta(seconds=1)
+SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
+RETRIES = 3
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+T = TypeVar("T")
+AppType = Application[Any, Any, Any, Any, Any, Any]
+
+
+# ---------------------------------------------------------------- text and keyboards
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Parts of at most `limit` UTF-16 units (Telegram's measure), cut at line breaks where possible.
+
+    Blank parts are dropped: Telegram refuses a message that is empty after trimming.
+    """
+    parts: list[str] = []
+    rest = text.strip()
+    while utf16_len(rest) > limit:
+        cut = min(len(rest), limit)
+        while (excess := utf16_len(rest[:cut]) - limit) > 0:
+            cut -= max(1, excess // 2)  # a character is one or two UTF-16 units
+        newline = rest.rfind("\n", 0, cut)
+        if newline > cut // 2:
+            cut = newline
+        parts.append(rest[:cut])
+        rest = rest[cut:].strip()
+    parts.append(rest)
+    return [part for part in parts if part.strip()]
+
+
+def keyboard(rows: Sequence[Sequence[Choice]]) -> InlineKeyboardMarkup | None:
+    """An inline keyboard; rows longer than Telegram's 8 buttons are wrapped.
+
+    A payload over Telegram's 64 bytes would make Telegram refuse the whole message, so such a
+    button is left out (and logged): the person can still type the answer.
+    """
+    markup: list[list[InlineKeyboardButton]] = []
+    for row in rows:
+        buttons = []
+        for choice in row:
+            if len(choice.payload.encode()) > MAX_CALLBACK_BYTES or not choice.payload:
+                log.warning("button %r left out: its payload does not fit Telegram's limit", choice.label)
+                continue
+            buttons.append(InlineKeyboardButton(choice.label or "·", callback_data=choice.payload))
+        for start in range(0, len(buttons), MAX_BUTTONS_PER_ROW):
+            markup.append(buttons[start : start + MAX_BUTTONS_PER_ROW])
+    return InlineKeyboardMarkup(markup) if markup else None
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """`RetryAfter.retry_after` is an int today and a timedelta in later PTB versions."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: object = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)  # type: ignore[arg-type]
+
+
+def is_not_modified(error: BadRequest) -> bool:
+    return "message is not modified" in error.message.lower()
+
+
+# ---------------------------------------------------------------- sending replies
+
+
+class Delivery:
+    """Sends one batch of replies to one chat.
+
+    A 429 is waited out and retried; `give_up_first` instead hands the wait to the outbox
+    dispatcher (RetryLater) when nothing of the batch has gone out yet, so no message is sent twice.
+    """
+
+    def __init__(self, bot: Bot, chat_id: int | str, *, give_up_first: bool = False) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.give_up_first = give_up_first
+        self.sent = 0
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(RETRIES):
+            try:
+                result = await request()
+            except RetryAfter as error:
+                seconds = retry_seconds(error)
+                if self.give_up_first and self.sent == 0:
+                    raise RetryLater(seconds) from None
+                await asyncio.sleep(seconds)
+                continue
+            self.sent += 1
+            return result
+        result = await request()
+        self.sent += 1
+        return result
+
+    async def replies(self, replies: Sequence[Reply], pressed: Message | None = None) -> None:
+        for reply in replies:
+            if reply.edit and pressed is not None and await self.edit(pressed, reply):
+                continue
+            # An edit of a typed answer (no pressed message) is shown as a new message.
+            await self.send(reply)
+
+    async def edit(self, pressed: Message, reply: Reply) -> bool:
+        """Replace the pressed message; False if Telegram will not edit it (then it is sent anew)."""
+        parts = split_text(reply.text)
+        if not parts:
+            return False
+        markup = keyboard(reply.choices) if len(parts) == 1 and not (reply.image or reply.file) else None
+        try:
+            await self._call(
+                lambda: self.bot.edit_message_text(
+                    parts[0], chat_id=pressed.chat_id, message_id=pressed.message_id, reply_markup=markup
+                )
+            )
+        except BadRequest as error:
+            if is_not_modified(error):
+                return True
+            log.info("could not edit a message (%s); sending it as a new one", error.message)
+            return False
+        if len(parts) > 1 or reply.image or reply.file:
+            await self.send(dataclasses.replace(reply, text="\n".join(parts[1:]), edit=False))
+        return True
+
+    async def send(self, reply: Reply) -> None:
+        parts = split_text(reply.text)
+        markup = keyboard(reply.choices)
+        media_markup = markup if not parts else None
+        for n, part in enumerate(parts):
+            last = n == len(parts) - 1
+            await self._call(
+                lambda part=part, last=last: self.bot.send_message(  # type: ignore[misc]
+                    self.chat_id, part, reply_markup=markup if last else None
+                )
+            )
+        if reply.image is not None:
+            image = reply.image
+            caption, extra = _caption(image.caption)
+            await self._call(
+                lambda: self.bot.send_photo(
+                    self.chat_id,
+                    image.content,
+                    caption=caption,
+                    filename=image.filename,
+                    reply_markup=media_markup if reply.file is None else None,
+                )
+            )
+            for part in extra:
+                await self._call(lambda part=part: self.bot.send_message(self.chat_id, part))  # type: ignore[misc]
+        if reply.file is not None:
+            file = reply.file
+            caption, extra = _caption(file.caption)
+            await self._call(
+                lambda: self.bot.send_document(
+                    self.chat_id,
+                    file.content,
+                    caption=caption,
+                    filename=file.filename,
+                    reply_markup=media_markup,
+                )
+            )
+            for part in extra:
+                await self._call(lambda part=part: self.bot.send_message(self.chat_id, part))  # type: ignore[misc]
+
+
+def _caption(text: str) -> tuple[str | None, list[str]]:
+    """A caption that fits (1024), or none and the text as separate messages."""
+    stripped = text.strip()
+    if not stripped:
+        return None, []
+    if utf16_len(stripped) <= MAX_CAPTION:
+        return stripped, []
+    return None, split_text(stripped)
+
+
+def message_count(replies: Sequence[Reply]) -> int:
+    return sum(len(split_text(r.text)) + (r.image is not None) + (r.file is not None) for r in replies) or 1
+
+
+# ---------------------------------------------------------------- inbound
+
+
+def _display_name(update: Update) -> str | None:
+    user = update.effective_user
+    if user is None:
+        return None
+    return " ".join(part for part in (user.first_name, user.last_name) if part) or None
+
+
+def incoming_for(update: Update, **fields: Any) -> Incoming:
+    """The platform-free event for an update from a person (message or button press)."""
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None
+    return Incoming(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        address=str(chat.id) if chat is not None else str(user.id),
+        locale_hint=user.language_code,
+        display_name=_display_name(update),
+        is_private=chat is not None and chat.type == ChatType.PRIVATE,
+        **fields,
+    )
+
+
+class OneChatAtATime(BaseUpdateProcessor):
+    """Concurrent updates across chats, in order within one chat (a person's messages stay in order)."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int | None, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        key = chat.id if chat is not None else None
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramAdapter:
+    """Handlers that turn updates into `Incoming` events and render the engine's replies."""
+
+    def __init__(self, engine: Engine, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+        self.engine = engine
+        self.max_upload_bytes = max_upload_bytes
+        self.username: str | None = None
+
+    def register(self, application: AppType) -> None:
+        private = filters.ChatType.PRIVATE
+        groups = filters.ChatType.GROUPS
+        application.add_handler(CallbackQueryHandler(self.on_callback))
+        application.add_handler(MessageHandler(private & filters.Document.ALL, self.on_document))
+        application.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
+        application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other))
+        # In groups only a command or a mention of the bot is for us, never every message.
+        application.add_handler(
+            MessageHandler(groups & (filters.COMMAND | filters.Entity(MessageEntity.MENTION)), self.on_group)
+        )
+        application.add_error_handler(self.on_error)
+
+    async def prepare(self, application: AppType) -> None:
+        """After `initialize` (getMe): the bot's username for join links, and the command menus."""
+        bot = application.bot
+        self.username = bot.username
+        if not self.engine.config.telegram_bot_username and bot.username:
+            self.engine.config = dataclasses.replace(self.engine.config, telegram_bot_username=bot.username)
+        try:
+            for language in (None, *MENU_LANGUAGES):
+                await bot.set_my_commands(self.menu(language or "en"), language_code=language)
+        except TelegramError as error:  # the menu is a convenience: run without it
+            log.warning("could not set the command menu: %s", error.message)
+
+    def menu(self, locale: str) -> list[BotCommand]:
+        t = translator(locale)
+        summaries = {c.words: c.summary for c in self.engine.registry.commands}
+        return [BotCommand(name, t._(summaries[(name,)])) for name in MENU_COMMANDS if (name,) in summaries]
+
+    async def _handle(self, incoming: Incoming) -> list[Reply]:
+        # The engine is synchronous (one database transaction): keep it off the event loop.
+        return await asyncio.to_thread(self.engine.handle, incoming)
+
+    async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
+        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+
+    async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A sticker, photo or voice message: the engine answers that it did not catch it."""
+        message = update.effective_message
+        if message is None or update.effective_user is None:
+            return
+        incoming = incoming_for(update, text="", event_id=f"upd:{update.update_id}")
+        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+
+    async def on_document(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        assert message.document is not None
+        document = message.document
+        delivery = Delivery(message.get_bot(), message.chat_id)
+        if document.file_size is not None and document.file_size > self.max_upload_bytes:
+            await delivery.send(self._too_big(update))
+            return
+        file = await document.get_file()
+        content = bytes(await file.download_as_bytearray())
+        if len(content) > self.max_upload_bytes:
+            await delivery.send(self._too_big(update))
+            return
+        incoming = incoming_for(
+            update,
+            text=message.caption or "",
+            attachment=Attachment(document.file_name or "upload.yaml", content),
+            event_id=f"upd:{update.update_id}",
+        )
+        await delivery.replies(await self._handle(incoming))
+
+    def _too_big(self, update: Update) -> Reply:
+        user = update.effective_user
+        t = translator(
+            pick_locale(None, user.language_code if user else None, self.engine.config.default_locale)
+        )
+        size = t.number(round(self.max_upload_bytes / 1024 / 1024, 1))
+        return Reply(
+            t._("That file is too big for me (at most %(size)s MB). Please send a smaller file.", size=size)
+        )
+
+    async def on_callback(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        # Answer at once (exactly once per query): the button stops spinning whatever happens next.
+        try:
+            await query.answer()
+        except TelegramError as error:  # answered before (a re-delivered update), too old, or flood
+            log.info("callback query not answered: %s", error.message)
+        if query.data is None:
+            return
+        # An old message may come back "inaccessible" (chat known, content not): reply anew there.
+        pressed = query.message if isinstance(query.message, Message) else None
+        incoming = incoming_for(update, action=query.data, event_id=f"cbq:{query.id}")
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+        await Delivery(query.get_bot(), chat_id).replies(await self._handle(incoming), pressed)
+
+    async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or update.effective_user is None or not self._addressed_to_me(message):
+            return
+        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
+        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+
+    def _addressed_to_me(self, message: Message) -> bool:
+        me = (self.username or message.get_bot().username or "").lower()
+        commands = message.parse_entities([MessageEntity.BOT_COMMAND])
+        mentions = message.parse_entities([MessageEntity.MENTION])
+        for command in commands.values():
+            target = command.partition("@")[2].lower()
+            if not target or target == me:
+                return True
+        return any(m.lstrip("@").lower() == me for m in mentions.values())
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("handling a Telegram update failed", exc_info=context.error)
+
+
+# ---------------------------------------------------------------- outbox sender
+
+
+class TelegramSender:
+    """The outbox `Sender`: blocking `send` from the dispatcher thread, run on the bot's event loop."""
+
+    platform = PLATFORM
+
+    def __init__(self, clock: Clock | None = None, *, per_chat: timedelta = PER_CHAT_INTERVAL) -> None:
+        self.clock = clock or SystemClock()
+        self.per_chat = per_chat
+        self._bound: tuple[Bot, asyncio.AbstractEventLoop] | None = None
+        self._free_at: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, bot: Bot, loop: asyncio.AbstractEventLoop) -> None:
+        self._bound = (bot, loop)
+
+    def unbind(self) -> None:
+        self._bound = None
+
+    def send(self, address: Address, replies: Sequence[Reply]) -> None:
+        bound = self._bound
+        if bound is None:
+            raise RetryLater(5)  # the bot is starting or stopping: the dispatcher tries again
+        bot, loop = bound
+        chat = address.chat
+        self._reserve(chat, message_count(replies))
+        future = asyncio.run_coroutine_threadsafe(self._deliver(bot, chat, replies), loop)
+        try:
+            future.result(SEND_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+        except RetryLater:
+            self._release(chat)
+            raise
+
+    def _reserve(self, chat: str, messages: int) -> None:
+        """About one message a second per chat: a chat spoken to just now waits its turn."""
+        now = self.clock.now()
+        with self._lock:
+            free_at = self._free_at.get(chat)
+            if free_at is not None and free_at > now:
+                raise RetryLater((free_at - now).total_seconds())
+            if len(self._free_at) > 10_000:
+                self._free_at = {c: t for c, t in self._free_at.items() if t > now}
+            self._free_at[chat] = now + self.per_chat * messages
+
+    def _release(self, chat: str) -> None:
+        with self._lock:
+            self._free_at.pop(chat, None)
+
+    async def _deliver(self, bot: Bot, chat: str, replies: Sequence[Reply]) -> None:
+        chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        try:
+            await Delivery(bot, chat_id, give_up_first=True).replies(replies)
+        except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
+            raise RetryLater(retry_seconds(flood)) from None
+        except Forbidden as refused:  # blocked by the user, or kicked from the chat
+            raise Undeliverable(refused.message) from None
+        except BadRequest as refused:  # chat not found and the like: trying again will not help
+            raise Undeliverable(refused.message) from None
+
+
+# ---------------------------------------------------------------- building and running
+
+
+def webhook_secret(config: Config) -> str:
+    """The configured secret, or one derived from the token (the same in every process)."""
+    if config.telegram_webhook_secret:
+        if not _SECRET_TOKEN.fullmatch(config.telegram_webhook_secret):
+            raise ValueError("ASSESSBOT_TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1-256)")
+        return config.telegram_webhook_secret
+    assert config.telegram_token
+    return hashlib.sha256(b"assessbot-webhook:" + config.telegram_token.encode()).hexdigest()
+
+
+def build_application(
+    config: Config,
+    engine: Engine,
+    *,
+    overall_rate: float = OVERALL_RATE,
+    concurrency: int = 32,
+) -> tuple[AppType, TelegramAdapter]:
+    """The python-telegram-bot Application with the adapter's handlers (not started)."""
+    if not config.telegram_token:
+        raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
+    hide_secrets(config.telegram_token, config.telegram_webhook_secret)
+    builder = (
+        Application.builder()
+        .token(config.telegram_token)
+        .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=2))
+        .concurrent_updates(OneChatAtATime(concurrency))
+        # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
+        .job_queue(None)
+    )
+    if config.telegram_api_url:
+        # A self-hosted telegram-bot-api server: same paths as the public one.
+        url = config.telegram_api_url.rstrip("/")
+        builder = builder.base_url(f"{url}/bot").base_file_url(f"{url}/file/bot")
+    application: AppType = builder.build()
+    adapter = TelegramAdapter(engine)
+    adapter.register(application)
+    return application, adapter
+
+
+async def serve(
+    application: AppType,
+    adapter: TelegramAdapter,
+    config: Config,
+    stopped: Callable[[], bool],
+    sender: TelegramSender | None = None,
+    *,
+    poll_timeout: int = 30,
+) -> None:
+    """Run until `stopped()` is true: long polling, or a webhook when a webhook URL is configured."""
+    async with application:
+        await adapter.prepare(application)
+        await application.start()
+        updater = application.updater
+        assert updater is not None
+        if config.telegram_webhook_url:
+            path = urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
+            await updater.start_webhook(
+                listen=config.telegram_webhook_listen,
+                port=config.telegram_webhook_port,
+                url_path=path,
+                webhook_url=config.telegram_webhook_url,
+                secret_token=webhook_secret(config),
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+            log.info("Telegram: receiving updates by webhook on port %s", config.telegram_webhook_port)
+        else:
+            await updater.start_polling(timeout=poll_timeout, allowed_updates=list(ALLOWED_UPDATES))
+            log.info("Telegram: receiving updates by long polling as @%s", adapter.username)
+        if sender is not None:
+            sender.bind(application.bot, asyncio.get_running_loop())
+        try:
+            while not stopped():
+                await asyncio.sleep(0.2)
+        finally:
+            if sender is not None:
+                sender.unbind()
+            await updater.stop()
+            await application.stop()
+
+
+def run(config: Config, engine: Engine, sender: TelegramSender, stop: threading.Event) -> None:
+    """Blocking: serve Telegram in this thread until `stop` is set."""
+    application, adapter = build_application(config, engine)
+    try:
+        asyncio.run(serve(application, adapter, config, stop.is_set, sender))
+    except InvalidToken:
+        # PTB's message quotes the token: say what is wrong without it.
+        raise RuntimeError("Telegram refused the bot token (ASSESSBOT_TELEGRAM_TOKEN)") from None
