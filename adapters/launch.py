@@ -1,7 +1,8 @@
 """`assessbot run`: every configured platform, the outbox dispatcher, and timed work, until stopped.
 
 Each platform runs in its own thread (python-telegram-bot and Slack's Socket Mode each bring their
-own loop); the outbox dispatcher drains every few seconds through the platforms' senders. SIGINT or
+own loop); the outbox dispatcher drains every few seconds through the platforms' senders, and the
+scheduler's periodic scans run in the one process that holds the leader lock. SIGINT or
 SIGTERM stops everything cleanly; so does a platform that fails (it is logged, and the exit code
 says so, so a supervisor restarts the process).
 """
@@ -15,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from bot import scheduler
 from bot.messages import Sender
-from bot.outbox import Dispatcher
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,22 +45,17 @@ def telegram_platform(app: Runtime) -> Platform | None:
     )
 
 
+def slack_platform(app: Runtime) -> Platform | None:
+    if not app.config.slack_enabled:
+        return None
+    from adapters import slack
+
+    sender = slack.SlackSender(slack.make_client(app.config))
+    return Platform(slack.PLATFORM, sender, lambda stop: slack.run(app, stop))
+
+
 # Platform starters, tried in order; each returns None when its platform is not configured.
-# Slack: add `slack_platform` here (same shape as `telegram_platform`).
-PLATFORMS: list[Callable[[Runtime], Platform | None]] = [telegram_platform]
-
-# Background services started next to the platforms (e.g. the scheduler): each gets the runtime and
-# the stop event and returns the thread it started (joined at shutdown).
-SERVICES: list[Callable[[Runtime, threading.Event], threading.Thread | None]] = []
-
-
-def dispatch_outbox(dispatcher: Dispatcher, stop: threading.Event, every: float = DISPATCH_EVERY) -> None:
-    while not stop.is_set():
-        try:
-            dispatcher.drain()
-        except Exception:
-            log.exception("outbox dispatch failed; trying again shortly")
-        stop.wait(every)
+PLATFORMS: list[Callable[[Runtime], Platform | None]] = [telegram_platform, slack_platform]
 
 
 def run_platforms(
@@ -90,23 +86,16 @@ def run_platforms(
             failed.append(platform.name)
         stop.set()
 
-    dispatcher = Dispatcher(
-        app.sessions,
-        {p.name: p.sender for p in platforms},
-        app.clock,
-        default_locale=app.config.default_locale,
-    )
     threads = [threading.Thread(target=guarded, args=(p,), name=f"platform-{p.name}") for p in platforms]
-    threads.append(
-        threading.Thread(target=dispatch_outbox, args=(dispatcher, stop, dispatch_every), name="outbox")
-    )
     for thread in threads:
         thread.start()
-    for service in SERVICES:
-        if (started := service(app, stop)) is not None:
-            threads.append(started)
+    # The outbox dispatcher runs in every process; the scheduler only where this process leads.
+    background = scheduler.start_background(
+        app, {p.name: p.sender for p in platforms}, dispatch_every=dispatch_every
+    )
     while not stop.wait(1.0):
         pass
+    background.stop()
     for thread in threads:
         thread.join(timeout=60)
     return 1 if failed else 0

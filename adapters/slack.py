@@ -636,21 +636,27 @@ def socket_mode_handler(adapter: SlackAdapter, app_token: str) -> Any:
     return SocketModeHandler(adapter.app, app_token)
 
 
-def run(app: Runtime) -> None:
-    """Run the Slack bot until interrupted: Socket Mode if an app token is set, else HTTP mode."""
+def run(app: Runtime, stop: threading.Event | None = None) -> None:
+    """Run the Slack bot until `stop` is set (or forever): Socket Mode if an app token is set, else HTTP."""
     config = app.config
+    stop = stop or threading.Event()
     adapter = build_adapter(app)
     if config.slack_app_token:
         log.info("Slack: Socket Mode")
-        socket_mode_handler(adapter, config.slack_app_token).start()
+        handler = socket_mode_handler(adapter, config.slack_app_token)
+        handler.connect()
+        try:
+            stop.wait()
+        finally:
+            handler.close()
         return
     if config.slack_signing_secret:
-        server = SlackHttpServer(adapter.app, port=config.slack_port)
+        server = SlackHttpServer(adapter.app, port=config.slack_port).start()
         log.info("Slack: HTTP mode on port %s, path %s", server.port, EVENTS_PATH)
         try:
-            server.serve_forever()
+            stop.wait()
         finally:
-            server.server.server_close()
+            server.close()
         return
     raise ValueError(
         "Set ASSESSBOT_SLACK_APP_TOKEN (Socket Mode) or ASSESSBOT_SLACK_SIGNING_SECRET (HTTP mode)"

@@ -230,9 +230,11 @@ class Background:
         _TARGETS.pop(self.target, None)
 
 
-def start_background(runtime: Runtime, senders: Mapping[str, Sender]) -> Background:
+def start_background(
+    runtime: Runtime, senders: Mapping[str, Sender], *, dispatch_every: float = 1.0
+) -> Background:
     """Run the scheduler (if this process leads) and a dispatcher for `senders`; `.stop()` ends both."""
-    return Background(runtime, senders).start()
+    return Background(runtime, senders, dispatch_every=dispatch_every).start()
 
 
 # ---------------------------------------------------------------- `schedule` (admin)

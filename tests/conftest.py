@@ -76,6 +76,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # APScheduler's job store lives beside our tables when a test runs the real scheduler.
+        conn.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))
     engine.dispose()
 
 
