@@ -10,6 +10,7 @@ Peak memory is the process's peak resident set size during the run.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import resource
 import time
@@ -69,7 +70,9 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             )
             answers = session.scalar(select(func.count()).select_from(Answer))
         if completed != people or answers != people * len(assessment.codes):
-            raise RuntimeError(f"expected {people} completed responses, found {completed} ({answers} answers)")
+            raise RuntimeError(
+                f"expected {people} completed responses, found {completed} ({answers} answers)"
+            )
     finally:
         app.db.dispose()
     if len(finished_at) != total:
@@ -91,10 +94,8 @@ def run(database: Database, sizes: Sizes) -> Outcome:
 
 def _reset_peak_memory() -> None:
     """Start the peak-RSS count afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _peak_memory_mb() -> float:

@@ -18,8 +18,19 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    CompoundSelect,
+    Insert,
+    String,
+    bindparam,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,6 +45,7 @@ from storage.models import (
     Answer,
     AnswerKind,
     BackgroundAnswer,
+    Base,
     InstrumentVersion,
     Membership,
     Response,
@@ -87,22 +99,37 @@ class State:
         return None
 
 
+# Everything a response's state needs besides the response row, in one round trip: its answers,
+# its background answers and its instrument version's checksum (for the parsed-instrument cache).
+# Built once: this runs on every answer, and a prepared statement skips SQLAlchemy's per-call work.
+_STATE_QUERY: CompoundSelect[Any] = union_all(
+    select(literal("a", String), Answer.item_code, type_coerce(Answer.kind, String), Answer.value).where(
+        Answer.response_id == bindparam("response_id")
+    ),
+    select(literal("b", String), BackgroundAnswer.question_id, BackgroundAnswer.option_id, null()).where(
+        BackgroundAnswer.response_id == bindparam("response_id")
+    ),
+    select(literal("v", String), InstrumentVersion.checksum, null(), null()).where(
+        InstrumentVersion.id == bindparam("version_id")
+    ),
+)
+
+
 def load_state(session: Session, response: Response) -> State:
-    instrument = catalogue.load(session, response.instrument_version_id)
-    answers = {
-        code: (kind, value)
-        for code, kind, value in session.execute(
-            select(Answer.item_code, Answer.kind, Answer.value).where(Answer.response_id == response.id)
-        )
-    }
-    background = {
-        question_id: option_id
-        for question_id, option_id in session.execute(
-            select(BackgroundAnswer.question_id, BackgroundAnswer.option_id).where(
-                BackgroundAnswer.response_id == response.id
-            )
-        )
-    }
+    answers: dict[str, tuple[AnswerKind, int | None]] = {}
+    background: dict[str, str] = {}
+    digest: str | None = None
+    rows = session.execute(
+        _STATE_QUERY, {"response_id": response.id, "version_id": response.instrument_version_id}
+    )
+    for tag, key, kind, value in rows:
+        if tag == "a":
+            answers[key] = (AnswerKind(kind), value)
+        elif tag == "b":
+            background[key] = kind
+        else:
+            digest = key
+    instrument = catalogue.load(session, response.instrument_version_id, checksum=digest)
     return State(response, instrument, answers, background)
 
 
@@ -452,6 +479,36 @@ def _finished(ctx: Context) -> Reply:
     )
 
 
+def _upsert(table: str, dialect: str) -> Insert:
+    """The answer upserts, built once per dialect (they run on every answer)."""
+    key = (table, dialect)
+    if key not in _UPSERTS:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        if table == "answer":
+            statement = insert(Base.metadata.tables["answer"])
+            _UPSERTS[key] = statement.on_conflict_do_update(
+                index_elements=["response_id", "item_code"],
+                set_={
+                    "kind": statement.excluded.kind,
+                    "value": statement.excluded.value,
+                    "answered_at": statement.excluded.answered_at,
+                },
+            )
+        else:
+            statement = insert(Base.metadata.tables["background_answer"])
+            _UPSERTS[key] = statement.on_conflict_do_update(
+                index_elements=["response_id", "question_id"],
+                set_={
+                    "option_id": statement.excluded.option_id,
+                    "answered_at": statement.excluded.answered_at,
+                },
+            )
+    return _UPSERTS[key]
+
+
+_UPSERTS: dict[tuple[str, str], Insert] = {}
+
+
 def _upsert_answer(ctx: Context, response_id: int, code: str, kind: AnswerKind, value: int | None) -> None:
     values = {
         "response_id": response_id,
@@ -460,14 +517,7 @@ def _upsert_answer(ctx: Context, response_id: int, code: str, kind: AnswerKind, 
         "value": value,
         "answered_at": ctx.now,
     }
-    dialect = ctx.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Answer).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["response_id", "item_code"],
-        set_={"kind": statement.excluded.kind, "value": statement.excluded.value, "answered_at": ctx.now},
-    )
-    ctx.session.execute(statement)
+    ctx.session.execute(_upsert("answer", ctx.session.get_bind().dialect.name), values)
 
 
 def _store_background(ctx: Context, state: State, question_id: str, option_id: str) -> None:
@@ -477,14 +527,7 @@ def _store_background(ctx: Context, state: State, question_id: str, option_id: s
         "option_id": option_id,
         "answered_at": ctx.now,
     }
-    dialect = ctx.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(BackgroundAnswer).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["response_id", "question_id"],
-        set_={"option_id": statement.excluded.option_id, "answered_at": ctx.now},
-    )
-    ctx.session.execute(statement)
+    ctx.session.execute(_upsert("background", ctx.session.get_bind().dialect.name), values)
     state.background[question_id] = option_id
     if question_id == state.instrument.role_question:
         state.response.role = option_id

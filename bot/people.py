@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from bot.i18n import pick_locale
 from bot.messages import Incoming
@@ -17,8 +17,11 @@ from storage.models import Identity, JoinCode, Membership, Person, Role
 
 def identify(session: Session, incoming: Incoming, now: datetime, default_locale: str) -> Person:
     """The person behind an incoming event, created on first contact."""
+    # The person comes in the same query: this runs on every event.
     identity = session.scalar(
-        select(Identity).where(
+        select(Identity)
+        .options(joinedload(Identity.person))
+        .where(
             Identity.platform == incoming.platform,
             Identity.workspace == incoming.workspace,
             Identity.platform_user_id == incoming.user_id,
