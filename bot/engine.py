@@ -23,6 +23,7 @@ from bot import assessment
 from bot.clock import Clock, SystemClock
 from bot.commands import Context, Registry, UsageError, command_words
 from bot.config import Config
+from bot.flood import FloodGuard, Verdict
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
@@ -49,8 +50,10 @@ class Engine:
         config: Config | None = None,
         clock: Clock | None = None,
         features: Iterable[str] = FEATURES,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.sessions = sessions
+        self.flood = flood or FloodGuard()
         self.config = config or Config()
         self.clock = clock or SystemClock()
         self.registry = Registry()
@@ -66,6 +69,15 @@ class Engine:
         fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
         if incoming.text is not None and len(incoming.text) > MAX_TEXT_CHARS:
             return [Reply(fallback._("That message is too long for me. Please write something shorter."))]
+        verdict = self.flood.check(incoming)
+        if verdict is Verdict.REFUSE_AND_TELL:
+            return [
+                Reply(
+                    fallback._("You are sending messages faster than I can take them. Please wait a moment.")
+                )
+            ]
+        if verdict is Verdict.REFUSE_QUIETLY:
+            return []
         try:
             with self.sessions() as session, session.begin():
                 return self._handle(session, incoming)
