@@ -61,7 +61,8 @@ class Bots:
         to_bot, from_bot = (self.directory / f"in-{self.spawned}", self.directory / f"out-{self.spawned}")
         os.mkfifo(to_bot)
         os.mkfifo(from_bot)
-        assert self.parent.stdin is not None and self.parent.stdout is not None
+        assert self.parent.stdin is not None
+        assert self.parent.stdout is not None
         self.parent.stdin.write(f"spawn {to_bot} {from_bot}\n")
         self.parent.stdin.flush()
         pid = int(self.parent.stdout.readline())
