@@ -56,6 +56,18 @@ from storage.models import (
 )
 
 SECONDS_PER_STATEMENT = 25
+# Ids in payloads are database integers (32-bit on PostgreSQL); anything longer is forged.
+MAX_ID = 2**31 - 1
+
+
+def is_number(raw: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 10
+
+
+def parse_id(raw: str) -> int | None:
+    """A row id from an untrusted payload, or None when it cannot be one."""
+    return int(raw) if is_number(raw) and 0 < int(raw) <= MAX_ID else None
 
 
 @dataclass(frozen=True)
@@ -315,7 +327,7 @@ def current_response(ctx: Context) -> Response | None:
 
 def dispatch_offer(ctx: Context, payload: str) -> list[Reply]:
     kind, _, raw = payload.partition(":")
-    if not raw.isdigit():
+    if parse_id(raw) is None:
         return [invalid_button(ctx)]
     if kind == "o":
         return start_round(ctx, [raw])
@@ -324,9 +336,9 @@ def dispatch_offer(ctx: Context, payload: str) -> list[Reply]:
 
 def start_instrument(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `i:<version>`: a self-service assessment of an active instrument."""
-    if len(args) != 1 or not args[0].isdigit():
+    version_id = parse_id(args[0]) if len(args) == 1 else None
+    if version_id is None:
         return [invalid_button(ctx)]
-    version_id = int(args[0])
     if version_id not in {v.id for v, _ in catalogue.active_versions(ctx.session)}:
         return [
             Reply(ctx.t._("That assessment is no longer available. Type assess to see what you can take."))
@@ -346,9 +358,10 @@ def start_instrument(ctx: Context, args: list[str]) -> list[Reply]:
 
 def start_round(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `o:<round>`: the round's assessment, if the person was invited and it is open."""
-    if len(args) != 1 or not args[0].isdigit():
+    round_id = parse_id(args[0]) if len(args) == 1 else None
+    if round_id is None:
         return [invalid_button(ctx)]
-    round_ = ctx.session.get(Round, int(args[0]))
+    round_ = ctx.session.get(Round, round_id)
     participant = (
         ctx.session.scalar(
             select(RoundParticipant).where(
@@ -463,9 +476,10 @@ def invalid_button(ctx: Context) -> Reply:
 
 
 def _owned_response(ctx: Context, raw_id: str) -> Response | None:
-    if not raw_id.isdigit():
+    response_id = parse_id(raw_id)
+    if response_id is None:
         return None
-    response = ctx.session.get(Response, int(raw_id))
+    response = ctx.session.get(Response, response_id)
     if response is None or response.person_id != ctx.person.id:
         return None
     return response
@@ -617,14 +631,14 @@ def _parse_value(instrument: Instrument, raw: str) -> tuple[AnswerKind, int | No
         return (AnswerKind.SKIP, None)
     if raw == "n" and scale.allow_not_applicable:
         return (AnswerKind.NOT_APPLICABLE, None)
-    if raw.isdigit() and 1 <= int(raw) <= scale.points and str(int(raw)) == raw:
+    if is_number(raw) and 1 <= int(raw) <= scale.points and str(int(raw)) == raw:
         return (AnswerKind.VALUE, int(raw))
     return None
 
 
 def on_background(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `g:<response>:<question no>:<option no>`."""
-    if len(args) != 3 or not (args[1].isdigit() and args[2].isdigit()):
+    if len(args) != 3 or not (is_number(args[1]) and is_number(args[2])):
         return [invalid_button(ctx)]
     response = _owned_response(ctx, args[0])
     if response is None:

@@ -287,7 +287,12 @@ class _Validator:
         while path:
             if path in self.located.lines:
                 return self.located.lines[path]
-            path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+            parent = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+            if parent == path:
+                # A top-level field ("title") has no parent to strip to: without this, a file
+                # missing a required top-level field looped here forever.
+                break
+            path = parent
         return 1
 
     def problem(self, path: str, message: str, **params: object) -> None:
