@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from bot import assessment
 from bot.clock import Clock, SystemClock
@@ -29,7 +30,7 @@ from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
 from bot.people import identify, locale_of
 from bot.permissions import may_use
-from storage.models import AuditLog, ProcessedEvent
+from storage.models import AuditLog, Base, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,18 @@ FEATURES: tuple[str, ...] = (
 )
 
 MAX_TEXT_CHARS = 64 * 1024
+
+
+_RECORD_EVENT: dict[str, ReturningInsert[tuple[int]]] = {}
+
+
+def _record_event(dialect: str) -> ReturningInsert[tuple[int]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect: it runs on every event."""
+    if dialect not in _RECORD_EVENT:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Base.metadata.tables[ProcessedEvent.__tablename__]
+        _RECORD_EVENT[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return _RECORD_EVENT[dialect]
 
 
 class Engine:
@@ -119,13 +132,9 @@ class Engine:
 
     def _first_delivery(self, session: Session, incoming: Incoming, now: object) -> bool:
         """Record the event id; False if it was recorded before (a re-delivery)."""
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         result = session.execute(
-            insert(ProcessedEvent)
-            .values(platform=incoming.platform, event_id=incoming.event_id, at=now)
-            .on_conflict_do_nothing()
-            .returning(ProcessedEvent.id)
+            _record_event(session.get_bind().dialect.name),
+            {"platform": incoming.platform, "event_id": incoming.event_id, "at": now},
         )
         return result.scalar() is not None
 
