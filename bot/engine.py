@@ -66,8 +66,10 @@ class Engine:
         flood: FloodGuard | None = None,
     ) -> None:
         self.sessions = sessions
-        self.flood = flood or FloodGuard()
         self.config = config or Config()
+        self.flood = flood or FloodGuard(
+            burst=self.config.flood_burst, per_second=self.config.flood_per_minute / 60
+        )
         self.clock = clock or SystemClock()
         self.registry = Registry()
         for name in features:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import func, select
 
 from bot.engine import Engine
@@ -123,3 +125,11 @@ def test_the_terminal_is_never_limited(runtime: Runtime, anna: Conversation) -> 
     for _ in range(BURST * 3):
         anna.say("help")
     assert not any(POLITE in r.text for r in anna.history)
+
+
+def test_the_limits_come_from_the_configuration(runtime: Runtime) -> None:
+    config = dataclasses.replace(runtime.config, flood_burst=5, flood_per_minute=1)
+    engine = Engine(runtime.sessions, config=config, clock=runtime.clock)
+    mallory = Conversation(engine, "mallory", platform="slack", display_name="Mallory")
+    answered = [bool(r) and POLITE not in texts(r) for r in (mallory.say("help") for _ in range(20))]
+    assert 5 <= sum(answered) <= 6  # the burst, plus at most one token refilled meanwhile
