@@ -48,9 +48,11 @@ class Sizes:
     """How big to make a run: the full run, or the few-seconds smoke run CI does."""
 
     smoke: bool
+    # A full run scaled down (0.1 = a tenth of the people, answers, units), for slow machines.
+    scale: float = 1.0
 
     def pick(self, full: int, smoke: int) -> int:
-        return smoke if self.smoke else full
+        return smoke if self.smoke else max(1, round(full * self.scale))
 
 
 Run = Callable[[Database, Sizes], Outcome]
