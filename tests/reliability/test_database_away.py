@@ -61,7 +61,7 @@ def _terminate(admin: DbEngine, where: str, **params: object) -> int:
 
 def _answers(runtime: Runtime) -> int:
     with runtime.sessions() as session:
-        return session.scalar(select(func.count()).select_from(Answer))
+        return session.scalar(select(func.count()).select_from(Answer)) or 0
 
 
 def _start(person: Conversation) -> None:
@@ -98,7 +98,7 @@ def test_connection_killed_while_storing_an_answer_asks_to_try_again_and_the_ret
     killed: list[int] = []
 
     @event.listens_for(db, "before_cursor_execute")
-    def kill_mid_transaction(conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+    def kill_mid_transaction(conn, _cursor, statement, _params, _context, _many) -> None:
         if statement.startswith("INSERT INTO answer") and not killed:
             pid = conn.connection.dbapi_connection.info.backend_pid
             killed.append(_terminate(admin, "pid = :pid", pid=pid))

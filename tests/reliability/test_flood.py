@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from bot.engine import Engine
 from bot.flood import BURST, PER_SECOND, FloodGuard
+from bot.messages import Reply
 from bot.runtime import Runtime
 from storage.models import Answer, Identity, Response
 from tests.harness import Conversation, texts
@@ -33,12 +34,15 @@ def _engine(runtime: Runtime, stopwatch: Stopwatch) -> Engine:
 
 def _answers_of(runtime: Runtime, user: str) -> int:
     with runtime.sessions() as session:
-        return session.scalar(
-            select(func.count())
-            .select_from(Answer)
-            .join(Response, Response.id == Answer.response_id)
-            .join(Identity, Identity.person_id == Response.person_id)
-            .where(Identity.platform_user_id == user)
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Answer)
+                .join(Response, Response.id == Answer.response_id)
+                .join(Identity, Identity.person_id == Response.person_id)
+                .where(Identity.platform_user_id == user)
+            )
+            or 0
         )
 
 
@@ -59,7 +63,7 @@ def test_a_thousand_events_in_a_second_are_refused_politely_while_anna_finishes(
     stopwatch.now += 60  # the set-up above is long forgotten
 
     admitted = notices = quiet = 0
-    anna_replies = []
+    anna_replies: list[list[Reply]] = []
     for i in range(1000):
         stopwatch.now += 0.001  # 1,000 events within one second
         replies = mallory.say("5")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot import catalogue
 from bot.i18n import translator
+from bot.messages import Reply
 from bot.runtime import Runtime
 from instruments.schema import MAX_FILE_BYTES, InstrumentInvalid, parse_instrument
 from storage.db import transaction
@@ -63,8 +64,8 @@ def test_hostile_instrument_files_get_a_clear_error(name: str) -> None:
 def _catalogue_rows(runtime: Runtime) -> tuple[int, int]:
     with runtime.sessions() as session:
         return (
-            session.scalar(select(func.count()).select_from(InstrumentRow)),
-            session.scalar(select(func.count()).select_from(InstrumentVersion)),
+            session.scalar(select(func.count()).select_from(InstrumentRow)) or 0,
+            session.scalar(select(func.count()).select_from(InstrumentVersion)) or 0,
         )
 
 
@@ -100,7 +101,7 @@ def _start(person: Conversation) -> int:
     return int(person.button("4").split(":")[1])
 
 
-def _clear(replies: list) -> None:
+def _clear(replies: list[Reply]) -> None:
     said = texts(replies)
     assert replies, "the person gets an answer"
     assert not any(error in said for error in INTERNAL_ERRORS), said
