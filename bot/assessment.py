@@ -19,8 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Insert,
+    String,
+    bindparam,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,6 +47,7 @@ from storage.models import (
     Answer,
     AnswerKind,
     BackgroundAnswer,
+    Base,
     InstrumentVersion,
     Membership,
     Response,
@@ -45,6 +58,18 @@ from storage.models import (
 )
 
 SECONDS_PER_STATEMENT = 25
+# Ids in payloads are database integers (32-bit on PostgreSQL); anything longer is forged.
+MAX_ID = 2**31 - 1
+
+
+def is_number(raw: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 10
+
+
+def parse_id(raw: str) -> int | None:
+    """A row id from an untrusted payload, or None when it cannot be one."""
+    return int(raw) if is_number(raw) and 0 < int(raw) <= MAX_ID else None
 
 
 @dataclass(frozen=True)
@@ -88,22 +113,37 @@ class State:
         return None
 
 
+# Everything a response's state needs besides the response row, in one round trip: its answers,
+# its background answers and its instrument version's checksum (for the parsed-instrument cache).
+# Built once: this runs on every answer, and a prepared statement skips SQLAlchemy's per-call work.
+_STATE_QUERY: CompoundSelect[Any] = union_all(
+    select(literal("a", String), Answer.item_code, type_coerce(Answer.kind, String), Answer.value).where(
+        Answer.response_id == bindparam("response_id")
+    ),
+    select(literal("b", String), BackgroundAnswer.question_id, BackgroundAnswer.option_id, null()).where(
+        BackgroundAnswer.response_id == bindparam("response_id")
+    ),
+    select(literal("v", String), InstrumentVersion.checksum, null(), null()).where(
+        InstrumentVersion.id == bindparam("version_id")
+    ),
+)
+
+
 def load_state(session: Session, response: Response) -> State:
-    instrument = catalogue.load(session, response.instrument_version_id)
-    answers = {
-        code: (kind, value)
-        for code, kind, value in session.execute(
-            select(Answer.item_code, Answer.kind, Answer.value).where(Answer.response_id == response.id)
-        )
-    }
-    background = {
-        question_id: option_id
-        for question_id, option_id in session.execute(
-            select(BackgroundAnswer.question_id, BackgroundAnswer.option_id).where(
-                BackgroundAnswer.response_id == response.id
-            )
-        )
-    }
+    answers: dict[str, tuple[AnswerKind, int | None]] = {}
+    background: dict[str, str] = {}
+    digest: str | None = None
+    rows = session.execute(
+        _STATE_QUERY, {"response_id": response.id, "version_id": response.instrument_version_id}
+    )
+    for tag, key, kind, value in rows:
+        if tag == "a":
+            answers[key] = (AnswerKind(kind), value)
+        elif tag == "b":
+            background[key] = kind
+        else:
+            digest = key
+    instrument = catalogue.load(session, response.instrument_version_id, checksum=digest)
     return State(response, instrument, answers, background)
 
 
@@ -289,7 +329,7 @@ def current_response(ctx: Context) -> Response | None:
 
 def dispatch_offer(ctx: Context, payload: str) -> list[Reply]:
     kind, _, raw = payload.partition(":")
-    if not raw.isdigit():
+    if parse_id(raw) is None:
         return [invalid_button(ctx)]
     if kind == "o":
         return start_round(ctx, [raw])
@@ -298,9 +338,9 @@ def dispatch_offer(ctx: Context, payload: str) -> list[Reply]:
 
 def start_instrument(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `i:<version>`: a self-service assessment of an active instrument."""
-    if len(args) != 1 or not args[0].isdigit():
+    version_id = parse_id(args[0]) if len(args) == 1 else None
+    if version_id is None:
         return [invalid_button(ctx)]
-    version_id = int(args[0])
     if version_id not in {v.id for v, _ in catalogue.active_versions(ctx.session)}:
         return [
             Reply(ctx.t._("That assessment is no longer available. Type assess to see what you can take."))
@@ -320,9 +360,10 @@ def start_instrument(ctx: Context, args: list[str]) -> list[Reply]:
 
 def start_round(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `o:<round>`: the round's assessment, if the person was invited and it is open."""
-    if len(args) != 1 or not args[0].isdigit():
+    round_id = parse_id(args[0]) if len(args) == 1 else None
+    if round_id is None:
         return [invalid_button(ctx)]
-    round_ = ctx.session.get(Round, int(args[0]))
+    round_ = ctx.session.get(Round, round_id)
     participant = (
         ctx.session.scalar(
             select(RoundParticipant).where(
@@ -437,9 +478,10 @@ def invalid_button(ctx: Context) -> Reply:
 
 
 def _owned_response(ctx: Context, raw_id: str) -> Response | None:
-    if not raw_id.isdigit():
+    response_id = parse_id(raw_id)
+    if response_id is None:
         return None
-    response = ctx.session.get(Response, int(raw_id))
+    response = ctx.session.get(Response, response_id)
     if response is None or response.person_id != ctx.person.id:
         return None
     return response
@@ -453,6 +495,36 @@ def _finished(ctx: Context) -> Reply:
     )
 
 
+def _upsert(table: str, dialect: str) -> Insert:
+    """The answer upserts, built once per dialect (they run on every answer)."""
+    key = (table, dialect)
+    if key not in _UPSERTS:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        if table == "answer":
+            statement = insert(Base.metadata.tables["answer"])
+            _UPSERTS[key] = statement.on_conflict_do_update(
+                index_elements=["response_id", "item_code"],
+                set_={
+                    "kind": statement.excluded.kind,
+                    "value": statement.excluded.value,
+                    "answered_at": statement.excluded.answered_at,
+                },
+            )
+        else:
+            statement = insert(Base.metadata.tables["background_answer"])
+            _UPSERTS[key] = statement.on_conflict_do_update(
+                index_elements=["response_id", "question_id"],
+                set_={
+                    "option_id": statement.excluded.option_id,
+                    "answered_at": statement.excluded.answered_at,
+                },
+            )
+    return _UPSERTS[key]
+
+
+_UPSERTS: dict[tuple[str, str], Insert] = {}
+
+
 def _upsert_answer(ctx: Context, response_id: int, code: str, kind: AnswerKind, value: int | None) -> None:
     values = {
         "response_id": response_id,
@@ -461,14 +533,7 @@ def _upsert_answer(ctx: Context, response_id: int, code: str, kind: AnswerKind, 
         "value": value,
         "answered_at": ctx.now,
     }
-    dialect = ctx.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Answer).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["response_id", "item_code"],
-        set_={"kind": statement.excluded.kind, "value": statement.excluded.value, "answered_at": ctx.now},
-    )
-    ctx.session.execute(statement)
+    ctx.session.execute(_upsert("answer", ctx.session.get_bind().dialect.name), values)
 
 
 def _store_background(ctx: Context, state: State, question_id: str, option_id: str) -> None:
@@ -478,14 +543,7 @@ def _store_background(ctx: Context, state: State, question_id: str, option_id: s
         "option_id": option_id,
         "answered_at": ctx.now,
     }
-    dialect = ctx.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(BackgroundAnswer).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["response_id", "question_id"],
-        set_={"option_id": statement.excluded.option_id, "answered_at": ctx.now},
-    )
-    ctx.session.execute(statement)
+    ctx.session.execute(_upsert("background", ctx.session.get_bind().dialect.name), values)
     state.background[question_id] = option_id
     if question_id == state.instrument.role_question:
         state.response.role = option_id
@@ -592,14 +650,14 @@ def _parse_value(instrument: Instrument, raw: str) -> tuple[AnswerKind, int | No
         return (AnswerKind.SKIP, None)
     if raw == "n" and scale.allow_not_applicable:
         return (AnswerKind.NOT_APPLICABLE, None)
-    if raw.isdigit() and 1 <= int(raw) <= scale.points and str(int(raw)) == raw:
+    if is_number(raw) and 1 <= int(raw) <= scale.points and str(int(raw)) == raw:
         return (AnswerKind.VALUE, int(raw))
     return None
 
 
 def on_background(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `g:<response>:<question no>:<option no>`."""
-    if len(args) != 3 or not (args[1].isdigit() and args[2].isdigit()):
+    if len(args) != 3 or not (is_number(args[1]) and is_number(args[2])):
         return [invalid_button(ctx)]
     response = _owned_response(ctx, args[0])
     if response is None:

@@ -114,9 +114,12 @@ def _parse_cached(version: InstrumentVersion) -> Instrument:
     return _parsed[key]
 
 
-def load(session: Session, version_id: int) -> Instrument:
-    """The parsed instrument of a version; on the answer path this reads only the checksum."""
-    digest = session.scalar(select(InstrumentVersion.checksum).where(InstrumentVersion.id == version_id))
+def load(session: Session, version_id: int, *, checksum: str | None = None) -> Instrument:
+    """The parsed instrument of a version; on the answer path this reads only the checksum (or is
+    given it by a caller that read it along with other rows, saving a round trip)."""
+    digest = checksum or session.scalar(
+        select(InstrumentVersion.checksum).where(InstrumentVersion.id == version_id)
+    )
     if digest is None:
         raise LookupError(f"no instrument version {version_id}")
     cached = _parsed.get((version_id, digest))

@@ -24,6 +24,10 @@ class Config:
     # Where the terminal adapter and `assessbot report` write images and files.
     output_dir: str = "assessbot-output"
     log_level: str = "INFO"
+    # Flood protection per person (bot/flood.py): a burst of this many events, refilled at
+    # flood_per_minute. Far above human speed; the terminal is never limited.
+    flood_burst: int = 60
+    flood_per_minute: int = 600
 
     telegram_token: str | None = _secret()
     telegram_api_url: str | None = None  # e.g. a self-hosted telegram-bot-api server

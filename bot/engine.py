@@ -18,17 +18,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from bot import assessment, home, notices
 from bot.clock import Clock, SystemClock
 from bot.commands import Context, Registry, UsageError, command_words
 from bot.config import Config
+from bot.flood import FloodGuard, Verdict
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
 from bot.people import identify, locale_of
 from bot.permissions import may_use
-from storage.models import AuditLog, ProcessedEvent
+from storage.models import AuditLog, Base, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,18 @@ FEATURES: tuple[str, ...] = (
 MAX_TEXT_CHARS = 64 * 1024
 
 
+_RECORD_EVENT: dict[str, ReturningInsert[tuple[int]]] = {}
+
+
+def _record_event(dialect: str) -> ReturningInsert[tuple[int]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect: it runs on every event."""
+    if dialect not in _RECORD_EVENT:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Base.metadata.tables[ProcessedEvent.__tablename__]
+        _RECORD_EVENT[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return _RECORD_EVENT[dialect]
+
+
 class Engine:
     def __init__(
         self,
@@ -58,9 +72,13 @@ class Engine:
         config: Config | None = None,
         clock: Clock | None = None,
         features: Iterable[str] = FEATURES,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.sessions = sessions
         self.config = config or Config()
+        self.flood = flood or FloodGuard(
+            burst=self.config.flood_burst, per_second=self.config.flood_per_minute / 60
+        )
         self.clock = clock or SystemClock()
         self.registry = Registry()
         for name in features:
@@ -75,6 +93,15 @@ class Engine:
         fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
         if incoming.text is not None and len(incoming.text) > MAX_TEXT_CHARS:
             return [Reply(fallback._("That message is too long for me. Please write something shorter."))]
+        verdict = self.flood.check(incoming)
+        if verdict is Verdict.REFUSE_AND_TELL:
+            return [
+                Reply(
+                    fallback._("You are sending messages faster than I can take them. Please wait a moment.")
+                )
+            ]
+        if verdict is Verdict.REFUSE_QUIETLY:
+            return []
         try:
             with self.sessions() as session, session.begin():
                 return self._handle(session, incoming)
@@ -116,13 +143,9 @@ class Engine:
 
     def _first_delivery(self, session: Session, incoming: Incoming, now: object) -> bool:
         """Record the event id; False if it was recorded before (a re-delivery)."""
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         result = session.execute(
-            insert(ProcessedEvent)
-            .values(platform=incoming.platform, event_id=incoming.event_id, at=now)
-            .on_conflict_do_nothing()
-            .returning(ProcessedEvent.id)
+            _record_event(session.get_bind().dialect.name),
+            {"platform": incoming.platform, "event_id": incoming.event_id, "at": now},
         )
         return result.scalar() is not None
 

@@ -75,7 +75,7 @@ def interpret(text: str) -> Intent:
     normalised = _normalise(text)
     if not normalised or len(normalised) > 40:
         return Intent("unknown")
-    if normalised.isdigit():
+    if normalised.isdecimal():  # not isdigit(): int() refuses "²", which isdigit() accepts
         return Intent("value", int(normalised))
     if normalised in NUMBER_WORDS:
         return Intent("value", NUMBER_WORDS[normalised])

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from bot.free_text import clean
 from bot.i18n import pick_locale
 from bot.messages import Incoming
 from storage.models import Identity, JoinCode, Membership, Person, Role
@@ -17,8 +18,11 @@ from storage.models import Identity, JoinCode, Membership, Person, Role
 
 def identify(session: Session, incoming: Incoming, now: datetime, default_locale: str) -> Person:
     """The person behind an incoming event, created on first contact."""
+    # The person comes in the same query: this runs on every event.
     identity = session.scalar(
-        select(Identity).where(
+        select(Identity)
+        .options(joinedload(Identity.person))
+        .where(
             Identity.platform == incoming.platform,
             Identity.workspace == incoming.workspace,
             Identity.platform_user_id == incoming.user_id,
@@ -26,16 +30,17 @@ def identify(session: Session, incoming: Incoming, now: datetime, default_locale
     )
     if identity is not None:
         person = identity.person
-        if incoming.locale_hint and person.locale_hint != incoming.locale_hint:
-            person.locale_hint = incoming.locale_hint
+        hint = _locale_hint(incoming)
+        if hint and person.locale_hint != hint:
+            person.locale_hint = hint
         if incoming.address and incoming.is_private and identity.address != incoming.address:
             identity.address = incoming.address
         if incoming.display_name and not person.display_name:
-            person.display_name = incoming.display_name
+            person.display_name = _display_name(incoming)
         return person
     person = Person(
-        display_name=incoming.display_name or "",
-        locale_hint=incoming.locale_hint,
+        display_name=_display_name(incoming),
+        locale_hint=_locale_hint(incoming),
         created_at=now,
     )
     session.add(person)
@@ -63,6 +68,16 @@ def identify(session: Session, incoming: Incoming, now: datetime, default_locale
         session.delete(person)
         return identity.person
     return person
+
+
+def _display_name(incoming: Incoming) -> str:
+    """The platform's name for the person, as text that fits its column: names are user-controlled,
+    and a NUL or an over-long name would otherwise fail the insert on PostgreSQL."""
+    return clean(incoming.display_name or "").strip()[:200]
+
+
+def _locale_hint(incoming: Incoming) -> str | None:
+    return incoming.locale_hint[:10] if incoming.locale_hint else None
 
 
 def locale_of(person: Person, default_locale: str) -> str:

@@ -301,6 +301,8 @@ class _Validator:
                 return self.located.lines[path]
             parent = re.sub(r"(\.?[^.\[\]]+|\[\d+\])$", "", path)
             if parent == path:
+                # Nothing left to strip: without this guard a path the regex cannot shorten
+                # (a file missing a required top-level field) looped here forever.
                 break
             path = parent
         return 1
