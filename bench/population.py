@@ -31,7 +31,7 @@ _event_ids = itertools.count(1)
 
 def start(database: Database, tmp_output: str = "assessbot-bench-output") -> Runtime:
     config = Config(database_url=database.url, output_dir=tmp_output, log_level="WARNING")
-    return runtime_module.start(config, ManualClock(START))
+    return runtime_module.start(config, ManualClock(START), offer_admin_claim=False)
 
 
 def active_version(app: Runtime, instrument_id: str) -> int:
