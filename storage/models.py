@@ -257,7 +257,13 @@ class RoundParticipant(Base):
 
 class Response(Base):
     __tablename__ = "response"
-    __table_args__ = (Index("ix_response_person_status", "person_id", "status"),)
+    __table_args__ = (
+        Index("ix_response_person_status", "person_id", "status"),
+        # A unit's completed responses of a round in completion order: the unit report's published set.
+        Index(
+            "ix_response_round_unit_status_completed", "round_id", "unit_id", "status", "completed_at", "id"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # None once an anonymous round's response is detached from its person.
