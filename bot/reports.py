@@ -57,7 +57,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql.selectable import CTE
+from sqlalchemy.sql.selectable import CTE, Select, Subquery
 
 from bot import catalogue
 from instruments.schema import Instrument
@@ -385,22 +385,63 @@ def _area_cells(
 
 
 def _area_aggregates(
-    session: Session, pa: CTE, steps: int
-) -> tuple[dict[Hashable, _Cell], dict[Hashable, _Cell], dict[Hashable, _Cell]]:
+    session: Session, pa: CTE, steps: int, threshold: int
+) -> tuple[dict[Hashable, _SteppedFigures], dict[Hashable, _Cell], dict[Hashable, _Cell]]:
     """Per-step area figures for the unit, per role and per background answer, in one statement.
 
     One UNION ALL over the per-person CTE, which both databases then compute once (a CTE used
     more than once is materialised), instead of one pass over all answers for each breakdown.
-    Returns cells keyed by area, by (role, area) and by (question, option, area).
+    The unit's own area figures come back compressed (`_kept_steps`). Returns the unit's figures
+    keyed by area, and per-step cells keyed by (role, area) and by (question, option, area).
     """
     total, squares = _sums(pa.c.m)
-    role = func.coalesce(pa.c.role, NO_ANSWER)
     blank = literal("")
-    overall = select(literal("a"), blank, blank, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
-        pa.c.area, pa.c.step
+    nothing = cast(literal(None), Float)
+    per_step = (
+        select(
+            pa.c.area.label("code"),
+            pa.c.step,
+            func.count().label("n"),
+            total.label("total"),
+            squares.label("squares"),
+        )
+        .group_by(pa.c.area, pa.c.step)
+        .subquery("area_steps")
     )
-    by_role = select(literal("r"), role, blank, pa.c.area, pa.c.step, func.count(), total, squares).group_by(
-        role, pa.c.area, pa.c.step
+    kept = _kept_steps(per_step, ("n", "total", "squares"), threshold).subquery("kept")
+    overall = select(
+        literal("a"),
+        blank,
+        blank,
+        kept.c.code,
+        kept.c.step,
+        kept.c.n,
+        kept.c.total,
+        kept.c.squares,
+        kept.c.prev,
+        kept.c.all_n,
+        kept.c.all_total,
+        kept.c.all_squares,
+    )
+    # Respondents without a role are never shown as a group of their own (only counted in
+    # `_role_groups`' sizes), so their per-step cells are not fetched.
+    by_role = (
+        select(
+            literal("r"),
+            pa.c.role,
+            blank,
+            pa.c.area,
+            pa.c.step,
+            func.count(),
+            total,
+            squares,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+        )
+        .where(pa.c.role.is_not(None))
+        .group_by(pa.c.role, pa.c.area, pa.c.step)
     )
     by_background = (
         select(
@@ -412,20 +453,33 @@ def _area_aggregates(
             func.count(),
             total,
             squares,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
         )
         .join(pa, pa.c.rid == BackgroundAnswer.response_id)
         .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pa.c.step)
     )
-    out: dict[str, dict[Hashable, _Cell]] = {"a": {}, "r": {}, "b": {}}
+    unit: dict[Hashable, _SteppedFigures] = {}
+    out: dict[str, dict[Hashable, _Cell]] = {"r": {}, "b": {}}
     for result_row in session.execute(union_all(overall, by_role, by_background)):
-        kind, k1, k2, area, step, count, subtotal, subsquares = tuple(result_row)
-        key: Hashable = area if kind == "a" else (k1, area) if kind == "r" else (k1, k2, area)
+        kind, k1, k2, area, step, count, subtotal, subsquares, prev, all_n, all_total, all_squares = tuple(
+            result_row
+        )
+        if kind == "a":
+            figures = unit.get(area)
+            if figures is None:
+                figures = unit[area] = _SteppedFigures([all_n, all_total, all_squares])
+            figures.rows.append((int(step), prev, [count, subtotal, subsquares]))
+            continue
+        key: Hashable = (k1, area) if kind == "r" else (k1, k2, area)
         cells = out[str(kind)]
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = _Cell.empty(steps)
         cell.add(int(step), int(count), subtotal, subsquares)
-    return out["a"], out["r"], out["b"]
+    return unit, out["r"], out["b"]
 
 
 def _final_areas(instrument: Instrument, cells: Mapping[Hashable, _Cell], threshold: int) -> dict[str, Stat]:
@@ -437,6 +491,18 @@ def _final_areas(instrument: Instrument, cells: Mapping[Hashable, _Cell], thresh
         last = _last(_shown_steps(cell.cumulative(), threshold))
         if last is not None:
             out[area.id] = cell.stat_through(last)
+    return out
+
+
+def _published_areas(
+    instrument: Instrument, figures: Mapping[Hashable, _SteppedFigures], threshold: int, steps: int
+) -> dict[str, Stat]:
+    out: dict[str, Stat] = {}
+    for area in instrument.areas:
+        cell = figures.get(area.id)
+        published = cell.published(threshold, steps) if cell is not None else None
+        if published is not None:
+            out[area.id] = published[0]
     return out
 
 
@@ -507,8 +573,8 @@ def unit_report(session: Session, unit_id: int, round_id: int) -> UnitReport:
     pa = _person_area_cte(pub, item_area)
 
     statements = _statements(session, instrument, pub, threshold, steps)
-    overall, by_role, by_background = _area_aggregates(session, pa, steps)
-    area_stats = _final_areas(instrument, overall, threshold)
+    overall, by_role, by_background = _area_aggregates(session, pa, steps, threshold)
+    area_stats = _published_areas(instrument, overall, threshold, steps)
 
     change: dict[str, float] = {}
     previous = previous_round(session, round_, unit_id, instrument.id)
@@ -537,10 +603,8 @@ def _statements(
 ) -> tuple[StatementResult, ...]:
     """Every statement's figures and distribution in one pass over the published answers.
 
-    The per-step counts rule 2 needs are sent back compressed: a step in which all `threshold`
-    respondents of the step gave the statement a value ("full") is left out unless it follows a
-    gap, so a big unit returns a few rows per statement instead of one per step. What is left out
-    is rebuilt exactly (see `_StatementSteps`). The totals ride along on every row as window sums.
+    The per-step counts rule 2 needs are sent back compressed (`_kept_steps`); the distribution
+    is counted per step along with them, so it needs no second pass.
     """
     points = instrument.scale.points
     is_value = Answer.kind == AnswerKind.VALUE
@@ -563,37 +627,21 @@ def _statements(
         .subquery("per_step")
     )
     figures = ["n", "total", "squares", *(f"v{v}" for v in range(1, points + 1)), "skip", "na"]
-    marked = select(
-        per_step,
-        func.lag(per_step.c.step).over(partition_by=per_step.c.code, order_by=per_step.c.step).label("prev"),
-        func.lead(per_step.c.step).over(partition_by=per_step.c.code, order_by=per_step.c.step).label("next"),
-        *(func.sum(per_step.c[f]).over(partition_by=per_step.c.code).label(f"all_{f}") for f in figures),
-    ).subquery("marked")
-    kept = select(marked).where(
-        (marked.c.n < threshold)
-        | marked.c.prev.is_(None)
-        | marked.c.next.is_(None)
-        | (marked.c.prev != marked.c.step - 1)
-    )
-    cells: dict[str, _StatementSteps] = {}
-    for row in session.execute(kept).mappings():
+    cells: dict[str, _SteppedFigures] = {}
+    for row in session.execute(_kept_steps(per_step, figures, threshold)).mappings():
         code = str(row["code"])
         cell = cells.get(code)
         if cell is None:
-            cell = cells[code] = _StatementSteps([int(row[f"all_{f}"] or 0) for f in figures])
-        cell.rows.append((int(row["step"]), row["prev"], [int(row[f] or 0) for f in figures]))
+            cell = cells[code] = _SteppedFigures([row[f"all_{f}"] or 0 for f in figures])
+        cell.rows.append((int(row["step"]), row["prev"], [row[f] or 0 for f in figures]))
     shown: dict[str, Stat] = {}
     counts: dict[str, list[int]] = {}
     for code, cell in cells.items():
-        if instrument.item(code) is None:
+        published = cell.published(threshold, steps)
+        if published is None or instrument.item(code) is None:
             continue
-        cumulative = cell.cumulative(threshold, steps)
-        last = _last(_shown_steps(cumulative, threshold))
-        if last is None:
-            continue
-        through = cell.through(last)
-        shown[code] = stat_from_sums(cumulative[last], float(through[1]), float(through[2]))
-        counts[code] = through[3:]
+        shown[code] = published[0]
+        counts[code] = [int(c) for c in published[1][3:]]
     return tuple(
         StatementResult(
             code=item.code,
@@ -609,14 +657,44 @@ def _statements(
     )
 
 
-@dataclass
-class _StatementSteps:
-    """One statement's compressed per-step figures: (value count, sum, sum of squares, count per
-    scale point..., skips, not applicable), as totals over all published steps plus the rows of
-    the steps that were not left out as full."""
+def _kept_steps(per_step: Subquery, figures: Sequence[str], threshold: int) -> Select[Any]:
+    """The rows of a per-step aggregate (code, step, n, other figures...) that rule 2 needs.
 
-    totals: list[int]
-    rows: list[tuple[int, Any, list[int]]] = field(default_factory=list)
+    A step in which the figure's count `n` grew by the full `threshold` (everyone of the step
+    counts) is left out unless it follows a gap, so a big unit sends back a few rows per figure
+    instead of one per step; `_SteppedFigures` rebuilds what was left out exactly. The totals over
+    all steps ride along on every row as window sums.
+    """
+    marked = select(
+        per_step,
+        func.lag(per_step.c.step).over(partition_by=per_step.c.code, order_by=per_step.c.step).label("prev"),
+        func.lead(per_step.c.step).over(partition_by=per_step.c.code, order_by=per_step.c.step).label("next"),
+        *(func.sum(per_step.c[f]).over(partition_by=per_step.c.code).label(f"all_{f}") for f in figures),
+    ).subquery("marked")
+    return select(marked).where(
+        (marked.c.n < threshold)
+        | marked.c.prev.is_(None)
+        | marked.c.next.is_(None)
+        | (marked.c.prev != marked.c.step - 1)
+    )
+
+
+@dataclass
+class _SteppedFigures:
+    """One figure's compressed per-step sums (count first, e.g. count, sum, sum of squares, count
+    per scale point...), as totals over all published steps plus the rows `_kept_steps` kept."""
+
+    totals: list[Any]
+    rows: list[tuple[int, Any, list[Any]]] = field(default_factory=list)
+
+    def published(self, threshold: int, steps: int) -> tuple[Stat, list[Any]] | None:
+        """Mean and spread at the last step the figure may show (rule 2), and all sums through it."""
+        cumulative = self.cumulative(threshold, steps)
+        last = _last(_shown_steps(cumulative, threshold))
+        if last is None:
+            return None
+        through = self.through(last)
+        return stat_from_sums(cumulative[last], float(through[1]), float(through[2])), through
 
     def cumulative(self, threshold: int, steps: int) -> list[int]:
         """The statement's value count through each step, the left-out steps filled back in.
@@ -640,7 +718,7 @@ class _StatementSteps:
             out.append(running)
         return out
 
-    def through(self, last: int) -> list[int]:
+    def through(self, last: int) -> list[Any]:
         """The figures up to and including step `last`, the statement's last shown step.
 
         Every step after a figure's last shown step grew it by fewer than `threshold` (a full
