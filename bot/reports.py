@@ -385,7 +385,7 @@ def _area_cells(
 
 
 def _area_aggregates(
-    session: Session, pa: CTE, steps: int, threshold: int
+    session: Session, pub: CTE, pa: CTE, steps: int, threshold: int
 ) -> tuple[dict[Hashable, _SteppedFigures], dict[Hashable, _Cell], dict[Hashable, _Cell]]:
     """Per-step area figures for the unit, per role and per background answer, in one statement.
 
@@ -458,6 +458,10 @@ def _area_aggregates(
             nothing,
             nothing,
         )
+        # Background answers are looked up for the published respondents (an index lookup per
+        # respondent) before meeting the per-person CTE: joined to the CTE directly, PostgreSQL
+        # could not estimate its size and scanned every background answer of every unit.
+        .join(pub, pub.c.rid == BackgroundAnswer.response_id)
         .join(pa, pa.c.rid == BackgroundAnswer.response_id)
         .group_by(BackgroundAnswer.question_id, BackgroundAnswer.option_id, pa.c.area, pa.c.step)
     )
@@ -573,7 +577,7 @@ def unit_report(session: Session, unit_id: int, round_id: int) -> UnitReport:
     pa = _person_area_cte(pub, item_area)
 
     statements = _statements(session, instrument, pub, threshold, steps)
-    overall, by_role, by_background = _area_aggregates(session, pa, steps, threshold)
+    overall, by_role, by_background = _area_aggregates(session, pub, pa, steps, threshold)
     area_stats = _published_areas(instrument, overall, threshold, steps)
 
     change: dict[str, float] = {}

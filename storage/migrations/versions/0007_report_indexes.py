@@ -1,4 +1,4 @@
-"""index for unit reports: a unit's completed responses of a round in completion order
+"""indexes for unit reports: a unit's completed responses of a round in completion order, its invited
 
 Revision ID: 0007
 Revises: 0001
@@ -24,8 +24,13 @@ def upgrade() -> None:
             ["round_id", "unit_id", "status", "completed_at", "id"],
             unique=False,
         )
+    # "n of m answered": the invited of one unit in a round, without reading every invitation of it.
+    with op.batch_alter_table("round_participant", schema=None) as batch_op:
+        batch_op.create_index("ix_round_participant_round_unit", ["round_id", "unit_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("round_participant", schema=None) as batch_op:
+        batch_op.drop_index("ix_round_participant_round_unit")
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_index("ix_response_round_unit_status_completed")
