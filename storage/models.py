@@ -243,7 +243,11 @@ class RoundParticipant(Base):
     """Who was invited to a round (and may opt out of its reminders)."""
 
     __tablename__ = "round_participant"
-    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "person_id"),
+        # How many of a unit were invited to a round (the unit report's "n of m answered").
+        Index("ix_round_participant_round_unit", "round_id", "unit_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
@@ -257,7 +261,13 @@ class RoundParticipant(Base):
 
 class Response(Base):
     __tablename__ = "response"
-    __table_args__ = (Index("ix_response_person_status", "person_id", "status"),)
+    __table_args__ = (
+        Index("ix_response_person_status", "person_id", "status"),
+        # A unit's completed responses of a round in completion order: the unit report's published set.
+        Index(
+            "ix_response_round_unit_status_completed", "round_id", "unit_id", "status", "completed_at", "id"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # None once an anonymous round's response is detached from its person.
