@@ -1,6 +1,6 @@
 """indexes for unit reports: a unit's completed responses of a round in completion order, its invited
 
-Revision ID: 0007
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23 10:40:00
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
