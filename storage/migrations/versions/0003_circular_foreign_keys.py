@@ -26,7 +26,7 @@ FOREIGN_KEYS = (
 
 def _existing(table: str) -> set[str]:
     inspector = sa.inspect(op.get_bind())
-    return {fk["name"] for fk in inspector.get_foreign_keys(table) if fk.get("name")}
+    return {str(fk["name"]) for fk in inspector.get_foreign_keys(table) if fk.get("name")}
 
 
 def upgrade() -> None:
