@@ -8,6 +8,7 @@ same id) finds it and changes nothing.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from importlib import import_module
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import assessment
 from bot.clock import Clock, SystemClock
-from bot.commands import Context, Registry, UsageError, command_words
+from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
@@ -167,9 +168,42 @@ class Engine:
         response = assessment.current_response(ctx)
         if response is not None:
             return assessment.on_text(ctx, response, text)
+        suggestion = self._closest_command(ctx, words)
+        if suggestion is not None:
+            return [
+                Reply(
+                    ctx.t._(
+                        "I didn't understand that. Did you mean %(command)s? Type help to see what you can do.",
+                        command=suggestion,
+                    )
+                )
+            ]
         return [
             Reply(ctx.t._("I didn't understand that. Type help to see what you can do, or assess to start."))
         ]
+
+    def _closest_command(self, ctx: Context, words: list[str]) -> str | None:
+        """The command the person probably meant by a mistyped one (`asess`, `unit creat`), if any.
+
+        Only commands the person may use are suggested, and only the command words (the rest of the
+        line is theirs to keep); aliases count, so `hjälpp` suggests `hjälp`.
+        """
+        if not words or len(words[0]) < 3:
+            return None
+        lowered = [w.lower() for w in words]
+        allowed: dict[str, Command] = {}
+        for command in self.registry.commands:
+            for spelling in (command.words, *command.aliases):
+                if len(spelling) <= len(lowered):
+                    allowed.setdefault(" ".join(spelling), command)
+        best: tuple[float, str] | None = None
+        for spelling, command in allowed.items():
+            typed = " ".join(lowered[: len(spelling.split())])
+            ratio = difflib.SequenceMatcher(None, typed, spelling).ratio()
+            better = ratio >= 0.75 and (best is None or ratio > best[0])
+            if better and may_use(ctx.session, ctx.person, command.audience):
+                best = (ratio, spelling)
+        return best[1] if best is not None else None
 
     # ------------------------------------------------------------ shared services
 

@@ -88,10 +88,12 @@ def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
     """Only the commands this person may use, each with an example."""
     t = ctx.t
     lines = [t._("Here is what you can do:")]
+    # Outside the f-string so that extraction finds it (it was shown untranslated in Swedish).
+    for_example = t._("e.g.")
     for command in ctx.engine.registry.commands:
         if command.listed and may_use(ctx.session, ctx.person, command.audience):
             lines.append(
-                f"• {' '.join(command.words)}: {t._(command.summary)}  ({t._('e.g.')} {command.example})"
+                f"• {' '.join(command.words)}: {t._(command.summary)}  ({for_example} {command.example})"
             )
     lines.append(
         t._(

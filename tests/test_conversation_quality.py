@@ -1,0 +1,45 @@
+"""How the bot reads to a real person: typos get a suggestion, Swedish is Swedish all the way.
+
+Each test here is a problem found by trying the bot from outside, as staff and admins would.
+"""
+
+from __future__ import annotations
+
+from bot.runtime import Runtime
+from tests.harness import Conversation, texts
+from tests.org_setup import claim_admin
+
+
+def test_a_mistyped_command_suggests_the_closest_one(anna: Conversation) -> None:
+    said = texts(anna.say("asess"))
+    assert "Did you mean assess?" in said
+
+
+def test_a_swedish_typo_gets_a_swedish_suggestion(runtime: Runtime) -> None:
+    sara = Conversation(runtime.engine, "sara", display_name="Sara", locale_hint="sv")
+    said = texts(sara.say("hjälpp"))
+    assert "Menade du hjälp?" in said
+
+
+def test_staff_are_not_offered_admin_commands(anna: Conversation) -> None:
+    said = texts(anna.say("unit creat Ystad"))
+    assert "Did you mean" not in said
+    assert "Type help" in said
+
+
+def test_an_admin_with_a_typo_in_the_second_word_is_helped(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    said = texts(admin.say('unit creat "Ystad bibliotek"'))
+    assert "Did you mean unit create?" in said
+
+
+def test_nonsense_gets_no_suggestion(anna: Conversation) -> None:
+    said = texts(anna.say("bananas are yellow"))
+    assert "Did you mean" not in said
+
+
+def test_swedish_help_has_no_english_abbreviation(runtime: Runtime) -> None:
+    sara = Conversation(runtime.engine, "sara", display_name="Sara", locale_hint="sv")
+    said = texts(sara.say("hjälp"))
+    assert "t.ex." in said
+    assert "e.g." not in said
