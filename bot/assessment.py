@@ -742,7 +742,7 @@ def register(registry: Registry) -> None:
         Audience.EVERYONE,
         N_("pause the assessment (your answers are kept)"),
         "pause",
-        aliases=("paus",),
+        aliases=("paus", "pausa"),
     )(on_pause)
     registry.action("a")(on_answer)
     registry.action("g")(on_background)

@@ -226,7 +226,7 @@ def invitation(session: Session, config: Config, round_: Round, person: Person, 
             title=round_title(session, round_, t.locale),
             unit=unit.name,
             minutes=minutes,
-            date=t.date(closes),
+            date=t.date(closes, "weekday"),
         ),
         _privacy_line(t, round_),
     ]
@@ -333,7 +333,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
                     id=existing.id,
                     title=round_title(ctx.session, existing, ctx.locale),
                     unit=request.unit.name,
-                    date=t.date(closes),
+                    date=t.date(closes, "weekday"),
                 )
                 + " "
                 + t.ngettext(
@@ -402,7 +402,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         id=round_.id,
         title=round_title(ctx.session, round_, ctx.locale),
         unit=where,
-        date=t.date(request.closes_on),
+        date=t.date(request.closes_on, "weekday"),
     )
     lines = [opened, invitations, settings]
     return [Reply("\n".join(lines))]

@@ -5,6 +5,8 @@ Each test here is a problem found by trying the bot from outside, as staff and a
 
 from __future__ import annotations
 
+import re
+
 from bot.runtime import Runtime
 from tests.harness import Conversation, texts
 from tests.org_setup import claim_admin
@@ -43,3 +45,11 @@ def test_swedish_help_has_no_english_abbreviation(runtime: Runtime) -> None:
     said = texts(sara.say("hjälp"))
     assert "t.ex." in said
     assert "e.g." not in said
+
+
+def test_a_join_code_says_the_weekday_it_expires_day_first(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    said = texts(admin.say('unit invite "Ystad bibliotek"'))
+    # Day first, as everywhere else in the bot ("due 27 November"), and the weekday to plan by.
+    assert re.search(r"valid until [A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}\.", said), said
