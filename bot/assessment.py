@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot import catalogue, feedback
 from bot.commands import Audience, Context, Registry
 from bot.free_text import interpret, matches_option
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
 from instruments.schema import BackgroundQuestion, Instrument, Item, pick
 from storage.models import (
@@ -45,6 +45,12 @@ from storage.models import (
 )
 
 SECONDS_PER_STATEMENT = 25
+
+
+def about_minutes(t: Translator, n_statements: int) -> str:
+    """ "about 10 minutes" (or "about 1 minute"): how long a number of statements takes."""
+    minutes = max(1, round(n_statements * SECONDS_PER_STATEMENT / 60))
+    return t.ngettext("about %(n)s minute", "about %(n)s minutes", minutes)
 
 
 @dataclass(frozen=True)
@@ -263,7 +269,12 @@ def assess(ctx: Context, _args: list[str]) -> list[Reply]:
     response = current_response(ctx)
     if response is not None:
         return resume(ctx, response)
-    offers = open_round_offers(ctx) + self_service_offers(ctx)
+    rounds = open_round_offers(ctx)
+    own = self_service_offers(ctx)
+    if rounds:
+        # Next to a round the same title would appear twice: say which one is just for them.
+        own = [Offer(ctx.t._("%(title)s (on your own)", title=o.label), o.payload) for o in own]
+    offers = rounds + own
     if not offers:
         return [Reply(ctx.t._("There is no assessment to take right now."))]
     if len(offers) == 1:
@@ -368,16 +379,15 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
     steps = state.steps
     state.response.cursor = state.next_unanswered(steps, -1) or 0
     n_items = len(instrument.items_for(response.role))
-    minutes = max(1, round(n_items * SECONDS_PER_STATEMENT / 60))
     intro = [pick(instrument.title, ctx.locale)]
     if instrument.description:
         intro.append(pick(instrument.description, ctx.locale))
     intro.append(
         t.ngettext(
-            "%(n)s statement, about %(minutes)s minutes.",
-            "%(n)s statements, about %(minutes)s minutes.",
+            "%(n)s statement, %(duration)s.",
+            "%(n)s statements, %(duration)s.",
             n_items,
-            minutes=minutes,
+            duration=about_minutes(t, n_items),
         )
         + " "
         + t._("You can pause whenever you like and continue later: just type assess.")

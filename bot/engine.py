@@ -191,13 +191,13 @@ class Engine:
         if not words or len(words[0]) < 3:
             return None
         lowered = [w.lower() for w in words]
-        allowed: dict[str, Command] = {}
+        spellings: dict[str, Command] = {}
         for command in self.registry.commands:
-            for spelling in (command.words, *command.aliases):
-                if len(spelling) <= len(lowered):
-                    allowed.setdefault(" ".join(spelling), command)
+            for words_of in (command.words, *command.aliases):
+                if len(words_of) <= len(lowered):
+                    spellings.setdefault(" ".join(words_of), command)
         best: tuple[float, str] | None = None
-        for spelling, command in allowed.items():
+        for spelling, command in spellings.items():
             typed = " ".join(lowered[: len(spelling.split())])
             ratio = difflib.SequenceMatcher(None, typed, spelling).ratio()
             better = ratio >= 0.75 and (best is None or ratio > best[0])

@@ -187,12 +187,11 @@ def compose(session: Session, round_: Round, person: Person, default_locale: str
         payload = f"r:{response.id}"
     else:
         n = len(instrument.items_for(None))
-        minutes = max(1, round(n * assessment.SECONDS_PER_STATEMENT / 60))
         title = round_.name or pick(instrument.title, t.locale)
         text = t._(
-            "%(title)s is waiting for you: about %(minutes)s minutes (closes %(date)s).",
+            "%(title)s is waiting for you: %(duration)s (closes %(date)s).",
             title=title,
-            minutes=minutes,
+            duration=assessment.about_minutes(t, n),
             date=closes_text,
         )
         payload = f"o:{round_.id}"

@@ -52,6 +52,9 @@ def start(ctx: Context, args: list[str]) -> list[Reply]:
                 )
             )
         )
+    if any(reply.choices for reply in replies):
+        # Joining offered the unit's rounds: a second keyboard would push those buttons away.
+        return replies
     replies.append(
         Reply(
             t._("Ready when you are."),

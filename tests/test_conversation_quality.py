@@ -6,10 +6,13 @@ Each test here is a problem found by trying the bot from outside, as staff and a
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from bot.runtime import Runtime
 from tests.harness import Conversation, texts
-from tests.org_setup import claim_admin
+from tests.org_setup import claim_admin, code_from
+
+TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
 
 def test_a_mistyped_command_suggests_the_closest_one(anna: Conversation) -> None:
@@ -53,3 +56,33 @@ def test_a_join_code_says_the_weekday_it_expires_day_first(runtime: Runtime) -> 
     said = texts(admin.say('unit invite "Ystad bibliotek"'))
     # Day first, as everywhere else in the bot ("due 27 November"), and the weekday to plan by.
     assert re.search(r"valid until [A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}\.", said), said
+
+
+def test_a_short_instrument_takes_about_one_minute_not_one_minutes(
+    runtime: Runtime, anna: Conversation
+) -> None:
+    admin = claim_admin(runtime)
+    admin.upload("tiny.yaml", TINY.read_bytes(), "instrument upload")
+    said = texts(anna.say("assess"))
+    if "Which assessment" in said:
+        said = texts(anna.click("Tiny check-in"))
+    assert "3 statements, about 1 minute." in said, said
+    sara = Conversation(runtime.engine, "sara", display_name="Sara", locale_hint="sv")
+    said = texts(sara.say("skatta"))
+    said = texts(sara.click("Liten avstämning"))
+    assert "3 påståenden, ungefär 1 minut." in said, said
+
+
+def test_start_with_a_code_keeps_the_round_buttons_last(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 threshold 3')
+    code = code_from(admin.say('unit invite "Ystad bibliotek" uses 5'))
+    bo = Conversation(runtime.engine, "bo", display_name="Bo")
+    bo.say(f"start {code}")
+    # The round's button is what a number or a tap picks; no "Ready when you are" keyboard after it.
+    assert [c.payload for c in bo.choices()] == ["o:1"]
+    assert "Ready when you are" not in bo.last.text
+    offered = [c.label for c in (bo.say("assess") and bo.choices())]
+    assert offered[0] == "Digital competence for library staff (closes 18 December)"
+    assert "Digital competence for library staff (on your own)" in offered
