@@ -332,7 +332,9 @@ def unit_holidays(ctx: Context, args: list[str]) -> list[Reply]:
         )
     unit = ctx.session.scalar(select(Unit).where(Unit.name == args[0]))
     if unit is None:
-        raise UsageError(t._("I don't know the unit %(unit)s.", unit=args[0]))
+        raise UsageError(
+            t._("I don't know the unit %(unit)s. Type unit list to see the units.", unit=args[0])
+        )
     if len(args) == 3:
         first, last = parse_day(args[1], t), parse_day(args[2], t)
         if last < first:

@@ -38,7 +38,9 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
     if args:
         unit = find_unit(ctx.session, args[0])
         if unit is None:
-            raise UsageError(t._("I don't know the unit %(unit)s.", unit=args[0]))
+            raise UsageError(
+                t._("I don't know the unit %(unit)s. Type unit list to see the units.", unit=args[0])
+            )
     else:
         visible = sorted(units)
         if len(visible) != 1:
@@ -62,7 +64,13 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
     )
     if round_ is None:
         if len(args) > 1:
-            raise UsageError(t._("%(unit)s has no round called %(round)s.", unit=unit.name, round=args[1]))
+            raise UsageError(
+                t._(
+                    "%(unit)s has no round called %(round)s. Type round list to see the rounds.",
+                    unit=unit.name,
+                    round=args[1],
+                )
+            )
         raise UsageError(t._("%(unit)s has not taken part in any round yet.", unit=unit.name))
     return Target(unit, round_)
 
@@ -143,7 +151,7 @@ def export(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     if len(args) < 2 or args[1].lower() not in ("csv", "xlsx"):
         raise UsageError(
-            t._('Write export, the unit and csv or xlsx, for example: export "Ystad library" xlsx')
+            t._('Write export, the unit and csv or xlsx, for example: export "Ystad bibliotek" xlsx')
         )
     fmt = args[1].lower()
     chosen = _choose(ctx, [args[0], *args[2:3]], visible_units(ctx.session, ctx.person), "export")
@@ -218,7 +226,11 @@ def adopted_actions(session: Session, unit_id: int, round_id: int) -> list[PlanI
 
 def announcement(t: Translator, report: UnitReport, actions: list[PlanItem]) -> str:
     lines = [
-        t._("You said, we did: %(unit)s, round %(round)s", unit=report.unit_name, round=report.round_name)
+        t._(
+            "You said, we did: %(unit)s, round %(round)s",
+            unit=report.unit_name,
+            round=report_text.round_label(t, report),
+        )
     ]
     lines.append(
         t._("%(done)s of %(invited)s answered. Thank you!", done=report.completed, invited=report.invited)
@@ -302,20 +314,20 @@ def register(registry: Registry) -> None:
         "unit results",
         Audience.PRINCIPAL,
         N_("your unit's result (add workshop for the workshop pack)"),
-        'unit results "Ystad library" "Autumn 2026"',
+        'unit results "Ystad bibliotek" "Autumn 2026"',
         aliases=("enhetens resultat",),
     )(unit_results)
     registry.command(
         "unit announce",
         Audience.PRINCIPAL,
         N_("tell staff the result and the actions adopted"),
-        'unit announce "Ystad library" "Autumn 2026"',
+        'unit announce "Ystad bibliotek" "Autumn 2026"',
     )(announce)
     registry.command(
         "export",
         Audience.ADMIN,
         N_("a unit's result as a file (csv or xlsx)"),
-        'export "Ystad library" xlsx',
+        'export "Ystad bibliotek" xlsx',
         aliases=("exportera",),
     )(export)
     registry.pending_prompt("export-raw")(confirm_raw_export)

@@ -86,3 +86,20 @@ def test_start_with_a_code_keeps_the_round_buttons_last(runtime: Runtime) -> Non
     offered = [c.label for c in (bo.say("assess") and bo.choices())]
     assert offered[0] == "Digital competence for library staff (closes 18 December)"
     assert "Digital competence for library staff (on your own)" in offered
+
+
+def test_a_round_opened_without_a_name_is_headed_by_its_instrument(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 threshold 3')
+    said = texts(admin.say('unit results "Ystad bibliotek"'))
+    assert 'Ystad bibliotek · Round "Digital competence for library staff" · 0 of 0 answered' in said, said
+
+
+def test_an_unknown_unit_or_round_says_how_to_find_the_right_one(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 threshold 3')
+    assert "Type unit list to see the units." in texts(admin.say("unit results Ystad"))
+    said = texts(admin.say('unit results "Ystad bibliotek" "Vår 2030"'))
+    assert "Type round list to see the rounds." in said
