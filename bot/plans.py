@@ -315,6 +315,11 @@ def _options(ctx: Context, unit: Unit, words: list[str]) -> ItemOptions:
                 due = date.fromisoformat(value)
             except ValueError:
                 raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
+            if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():
+                # A due date in the past would start the item overdue: almost always a typo.
+                raise UsageError(
+                    t._("%(date)s has already passed: choose a due date in the future.", date=value)
+                )
             i += 2
         elif word in ("every", "var", "varje") and value and value.isdigit():
             weeks = int(value)

@@ -103,3 +103,10 @@ def test_an_unknown_unit_or_round_says_how_to_find_the_right_one(runtime: Runtim
     assert "Type unit list to see the units." in texts(admin.say("unit results Ystad"))
     said = texts(admin.say('unit results "Ystad bibliotek" "Vår 2030"'))
     assert "Type round list to see the rounds." in said
+
+
+def test_a_plan_item_due_in_the_past_is_refused(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    said = texts(admin.say('plan add "Share one tool a month" due 2020-01-01 unit "Ystad bibliotek"'))
+    assert "2020-01-01 has already passed: choose a due date in the future." in said, said
