@@ -110,3 +110,11 @@ def test_a_plan_item_due_in_the_past_is_refused(runtime: Runtime) -> None:
     admin.say('unit create "Ystad bibliotek"')
     said = texts(admin.say('plan add "Share one tool a month" due 2020-01-01 unit "Ystad bibliotek"'))
     assert "2020-01-01 has already passed: choose a due date in the future." in said, said
+
+
+def test_swedish_quotes_an_action_the_swedish_way() -> None:
+    from bot.i18n import translator
+    from bot.plans import quoted
+
+    assert quoted(translator("sv"), "Filmverkstad") == "”Filmverkstad”"
+    assert quoted(translator("en"), "Film workshop") == "“Film workshop”"
