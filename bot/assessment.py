@@ -732,6 +732,12 @@ def latest_completed(session: Session, person_id: int) -> Response | None:
 def results(ctx: Context, _args: list[str]) -> list[Reply]:
     response = latest_completed(ctx.session, ctx.person.id)
     if response is None:
+        if current_response(ctx) is not None:
+            return [
+                Reply(
+                    ctx.t._("You have no completed assessment yet. Type assess to continue where you were.")
+                )
+            ]
         return [Reply(ctx.t._("You have no completed assessment yet. Type assess to take one."))]
     return feedback.render(ctx, response, just_completed=False)
 

@@ -309,7 +309,9 @@ def away(ctx: Context, args: list[str]) -> list[Reply]:
     day = parse_day(args[1], t)
     today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
     if day < today:
-        raise UsageError(t._("That date has already passed."))
+        raise UsageError(
+            t._("That date has already passed: write the last day you are away, e.g. away until 2027-01-08.")
+        )
     ctx.person.away_until = day
     return [
         Reply(

@@ -113,7 +113,13 @@ def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
 def language(ctx: Context, args: list[str]) -> list[Reply]:
     chosen = parse_locale_word(args[0]) if len(args) == 1 else None
     if chosen is None:
-        return [Reply(ctx.t._("Write language sv for Swedish or language en for English."))]
+        return [
+            Reply(
+                ctx.t._(
+                    "I can write in Swedish and English. Write language sv for Swedish or language en for English."
+                )
+            )
+        ]
     ctx.person.locale = chosen
     ctx.t = translator(chosen)
     replies = [Reply(ctx.t._("OK, I will write in English from now on."))]
@@ -134,8 +140,10 @@ def timezone(ctx: Context, args: list[str]) -> list[Reply]:
                 )
             )
         ]
-    name = args[0]
-    if name not in available_timezones():
+    # People type europe/stockholm as often as Europe/Stockholm.
+    known = {zone.lower(): zone for zone in available_timezones()}
+    name = known.get(args[0].lower(), args[0])
+    if name not in known.values():
         return [Reply(t._("I don't know the time zone %(tz)s. Use a name like Europe/Stockholm.", tz=name))]
     ZoneInfo(name)
     ctx.person.timezone = name

@@ -118,3 +118,24 @@ def test_swedish_quotes_an_action_the_swedish_way() -> None:
 
     assert quoted(translator("sv"), "Filmverkstad") == "”Filmverkstad”"
     assert quoted(translator("en"), "Film workshop") == "“Film workshop”"
+
+
+def test_results_in_the_middle_of_an_assessment_say_how_to_continue(anna: Conversation) -> None:
+    anna.say("assess")
+    anna.click("Digital competence for library staff")
+    said = texts(anna.say("results"))
+    assert "Type assess to continue where you were." in said
+
+
+def test_a_time_zone_in_lower_case_is_understood(anna: Conversation) -> None:
+    assert "Your time zone is now Europe/Helsinki." in texts(anna.say("timezone europe/helsinki"))
+
+
+def test_an_unsupported_language_says_which_ones_there_are(anna: Conversation) -> None:
+    said = texts(anna.say("language de"))
+    assert "I can write in Swedish and English." in said
+
+
+def test_away_in_the_past_says_what_to_write(anna: Conversation) -> None:
+    said = texts(anna.say("away until 2020-01-01"))
+    assert "e.g. away until 2027-01-08" in said
