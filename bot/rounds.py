@@ -335,10 +335,15 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
                     date=t.date(closes, "weekday"),
                 )
                 + " "
-                + t.ngettext(
-                    "I invited %(n)s person who was not invited before.",
-                    "I invited %(n)s people who were not invited before.",
-                    added,
+                + (
+                    t.ngettext(
+                        "I invited %(n)s person who was not invited before.",
+                        "I invited %(n)s people who were not invited before.",
+                        added,
+                    )
+                    if added
+                    # "I invited 0 people" read like a failure; the round's settings stay as they were.
+                    else t._("Everyone there is already invited; the round's settings are unchanged.")
                 )
             )
         ]

@@ -158,7 +158,7 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     # Opening the same round again invites nobody twice.
     again = texts(admin.say('round open digcomp-library "Region Skåne" closes 2026-12-12 with-subunits'))
     assert "Round #1 (Autumn 2026) is already open" in again
-    assert "I invited 0 people who were not invited before." in again
+    assert "Everyone there is already invited; the round's settings are unchanged." in again
     with runtime.sessions() as session:
         invites = session.scalars(select(Outbox.idempotency_key).where(Outbox.kind == "invite")).all()
         assert sorted(invites) == sorted(

@@ -139,3 +139,12 @@ def test_an_unsupported_language_says_which_ones_there_are(anna: Conversation) -
 def test_away_in_the_past_says_what_to_write(anna: Conversation) -> None:
     said = texts(anna.say("away until 2020-01-01"))
     assert "e.g. away until 2027-01-08" in said
+
+
+def test_opening_the_same_round_again_does_not_say_invited_0_people(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18')
+    again = texts(admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 threshold 3'))
+    assert "invited 0" not in again
+    assert "the round's settings are unchanged" in again

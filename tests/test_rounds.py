@@ -136,7 +136,7 @@ def test_invitations_one_per_person_in_their_language_and_never_twice(
     )
 
     again = texts(admin.say('round open digcomp-library "Region Skåne" closes 2026-12-12 with-subunits'))
-    assert "I invited 0 people who were not invited before." in again
+    assert "Everyone there is already invited; the round's settings are unchanged." in again
     assert len(invitations(runtime)) == 4
 
     # Someone added to the unit by an admin later is invited when the command is repeated.
