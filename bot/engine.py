@@ -50,6 +50,9 @@ FEATURES: tuple[str, ...] = (
 
 MAX_TEXT_CHARS = 64 * 1024
 
+# A lone greeting outside an assessment gets the same welcome as `start`.
+GREETINGS = frozenset({"hi", "hello", "hey", "hej", "hejsan", "hallå", "tjena", "tja"})
+
 
 class Engine:
     def __init__(
@@ -168,6 +171,11 @@ class Engine:
         response = assessment.current_response(ctx)
         if response is not None:
             return assessment.on_text(ctx, response, text)
+        if len(words) == 1 and words[0].lower().strip("!.,") in GREETINGS:
+            # "hej" is the most common first message of all: answer it as the platform's start.
+            greeted = self.registry.match(["start"])
+            if greeted is not None:
+                return greeted[0].run(ctx, [])
         suggestion = self._closest_command(ctx, words)
         if suggestion is not None:
             return [

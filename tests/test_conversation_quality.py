@@ -148,3 +148,10 @@ def test_opening_the_same_round_again_does_not_say_invited_0_people(runtime: Run
     again = texts(admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 threshold 3'))
     assert "invited 0" not in again
     assert "the round's settings are unchanged" in again
+
+
+def test_a_greeting_gets_a_welcome_not_a_shrug(runtime: Runtime) -> None:
+    sara = Conversation(runtime.engine, "sara", display_name="Sara Berg", locale_hint="sv")
+    said = texts(sara.say("Hej!"))
+    assert "Hej Sara!" in said
+    assert "förstod jag inte" not in said
