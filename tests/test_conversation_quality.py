@@ -155,3 +155,15 @@ def test_a_greeting_gets_a_welcome_not_a_shrug(runtime: Runtime) -> None:
     said = texts(sara.say("Hej!"))
     assert "Hej Sara!" in said
     assert "förstod jag inte" not in said
+
+
+def test_a_missing_translation_in_an_instrument_names_the_language(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    broken = TINY.read_text(encoding="utf-8").replace(
+        '{sv: "Jag kan B.", en: "I can B."}', '{en: "I can B."}'
+    )
+    said = texts(admin.upload("broken.yaml", broken.encode("utf-8"), "instrument upload"))
+    assert "areas[0].items[1].text.sv: missing text in Swedish" in said, said
+    admin.say("language sv")
+    said = texts(admin.upload("broken.yaml", broken.encode("utf-8"), "instrument upload"))
+    assert "text saknas på svenska" in said, said
