@@ -167,3 +167,12 @@ def test_a_missing_translation_in_an_instrument_names_the_language(runtime: Runt
     admin.say("language sv")
     said = texts(admin.upload("broken.yaml", broken.encode("utf-8"), "instrument upload"))
     assert "text saknas på svenska" in said, said
+
+
+def test_swedish_follow_up_cadence_has_no_wrong_ordinal() -> None:
+    from bot.i18n import translator
+
+    sv = translator("sv")
+    # "var 2:e vecka" is wrong Swedish (2:a); say it without an ordinal.
+    said = sv.ngettext("follow-up every week", "follow-up every %(n)s weeks", 2)
+    assert said == "uppföljning med 2 veckors mellanrum"
