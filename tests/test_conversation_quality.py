@@ -176,3 +176,9 @@ def test_swedish_follow_up_cadence_has_no_wrong_ordinal() -> None:
     # "var 2:e vecka" is wrong Swedish (2:a); say it without an ordinal.
     said = sv.ngettext("follow-up every week", "follow-up every %(n)s weeks", 2)
     assert said == "uppföljning med 2 veckors mellanrum"
+
+
+def test_a_path_the_terminal_could_not_open_is_named(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    said = texts(admin.say("instrument upload ./teacher-checkin.yaml"))
+    assert "I can't find the file ./teacher-checkin.yaml." in said, said
