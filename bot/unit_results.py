@@ -19,7 +19,16 @@ from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.people import locale_of
 from bot.permissions import plan_units, visible_units
-from bot.reports import UnitReport, find_round, find_unit, latest_round, published_answers, unit_report
+from bot.reports import (
+    UnitReport,
+    find_round,
+    find_unit,
+    latest_round,
+    published_answers,
+    rounds_of_unit,
+    unit_report,
+)
+from bot.rounds import round_title
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")
@@ -107,6 +116,18 @@ def result_replies(t: Translator, report: UnitReport) -> list[Reply]:
     ]
 
 
+def _other_rounds(ctx: Context, chosen: Target) -> list[Reply]:
+    """The latest round has no result yet: offer the unit's earlier rounds instead of a dead end."""
+    earlier = [r for r in rounds_of_unit(ctx.session, chosen.unit.id) if r.id != chosen.round.id][:5]
+    if not earlier:
+        return []
+    buttons = tuple(
+        (Choice(round_title(ctx.session, r, ctx.locale), f"cmd:unit results #{chosen.unit.id} #{r.id}"),)
+        for r in earlier
+    )
+    return [Reply(ctx.t._("Earlier rounds of %(unit)s:", unit=chosen.unit.name), buttons)]
+
+
 def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     """`unit results [UNIT] [ROUND] [workshop [xlsx]]`."""
     words = list(args)
@@ -128,7 +149,10 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     t = ctx.t
     if kind is None:
-        return result_replies(t, report)
+        replies = result_replies(t, report)
+        if not report.shown and len(words) < 2:
+            replies.extend(_other_rounds(ctx, chosen))
+        return replies
     if not report.shown:
         return [Reply(report_text.summary(t, report))]
     content = report_files.workshop_pdf(t, report) if kind == "pdf" else report_files.workshop_xlsx(t, report)

@@ -182,3 +182,15 @@ def test_a_path_the_terminal_could_not_open_is_named(runtime: Runtime) -> None:
     admin = claim_admin(runtime)
     said = texts(admin.say("instrument upload ./teacher-checkin.yaml"))
     assert "I can't find the file ./teacher-checkin.yaml." in said, said
+
+
+def test_a_latest_round_without_results_offers_the_earlier_rounds(runtime: Runtime) -> None:
+    admin = claim_admin(runtime)
+    admin.say('unit create "Ystad bibliotek"')
+    admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 name "Höst 2026"')
+    runtime.clock.advance(minutes=1)
+    admin.say('round open school-digital-maturity "Ystad bibliotek" closes 2026-12-19')
+    said = texts(admin.say('unit results "Ystad bibliotek"'))
+    assert "Earlier rounds of Ystad bibliotek:" in said, said
+    assert [c.label for c in admin.choices()] == ["Höst 2026"]
+    assert 'Round "Höst 2026"' in texts(admin.click("Höst 2026"))
