@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from bot import catalogue, feedback
 from bot.commands import Audience, Context, Registry
 from bot.free_text import interpret, matches_option
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
 from instruments.schema import BackgroundQuestion, Instrument, Item, pick
 from storage.models import (
@@ -70,6 +70,12 @@ def is_number(raw: str) -> bool:
 def parse_id(raw: str) -> int | None:
     """A row id from an untrusted payload, or None when it cannot be one."""
     return int(raw) if is_number(raw) and 0 < int(raw) <= MAX_ID else None
+
+
+def about_minutes(t: Translator, n_statements: int) -> str:
+    """ "about 10 minutes" (or "about 1 minute"): how long a number of statements takes."""
+    minutes = max(1, round(n_statements * SECONDS_PER_STATEMENT / 60))
+    return t.ngettext("about %(n)s minute", "about %(n)s minutes", minutes)
 
 
 @dataclass(frozen=True)
@@ -303,7 +309,12 @@ def assess(ctx: Context, _args: list[str]) -> list[Reply]:
     response = current_response(ctx)
     if response is not None:
         return resume(ctx, response)
-    offers = open_round_offers(ctx) + self_service_offers(ctx)
+    rounds = open_round_offers(ctx)
+    own = self_service_offers(ctx)
+    if rounds:
+        # Next to a round the same title would appear twice: say which one is just for them.
+        own = [Offer(ctx.t._("%(title)s (on your own)", title=o.label), o.payload) for o in own]
+    offers = rounds + own
     if not offers:
         return [Reply(ctx.t._("There is no assessment to take right now."))]
     if len(offers) == 1:
@@ -409,16 +420,15 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
     steps = state.steps
     state.response.cursor = state.next_unanswered(steps, -1) or 0
     n_items = len(instrument.items_for(response.role))
-    minutes = max(1, round(n_items * SECONDS_PER_STATEMENT / 60))
     intro = [pick(instrument.title, ctx.locale)]
     if instrument.description:
         intro.append(pick(instrument.description, ctx.locale))
     intro.append(
         t.ngettext(
-            "%(n)s statement, about %(minutes)s minutes.",
-            "%(n)s statements, about %(minutes)s minutes.",
+            "%(n)s statement, %(duration)s.",
+            "%(n)s statements, %(duration)s.",
             n_items,
-            minutes=minutes,
+            duration=about_minutes(t, n_items),
         )
         + " "
         + t._("You can pause whenever you like and continue later: just type assess.")
@@ -780,6 +790,12 @@ def latest_completed(session: Session, person_id: int) -> Response | None:
 def results(ctx: Context, _args: list[str]) -> list[Reply]:
     response = latest_completed(ctx.session, ctx.person.id)
     if response is None:
+        if current_response(ctx) is not None:
+            return [
+                Reply(
+                    ctx.t._("You have no completed assessment yet. Type assess to continue where you were.")
+                )
+            ]
         return [Reply(ctx.t._("You have no completed assessment yet. Type assess to take one."))]
     return feedback.render(ctx, response, just_completed=False)
 
@@ -800,7 +816,7 @@ def register(registry: Registry) -> None:
         Audience.EVERYONE,
         N_("pause the assessment (your answers are kept)"),
         "pause",
-        aliases=("paus",),
+        aliases=("paus", "pausa"),
     )(on_pause)
     registry.action("a")(on_answer)
     registry.action("g")(on_background)

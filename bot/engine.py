@@ -8,6 +8,7 @@ same id) finds it and changes nothing.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from importlib import import_module
@@ -22,7 +23,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from bot import assessment, home, notices
 from bot.clock import Clock, SystemClock
-from bot.commands import Context, Registry, UsageError, command_words
+from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.flood import FloodGuard, Verdict
 from bot.free_text import clean
@@ -50,6 +51,9 @@ FEATURES: tuple[str, ...] = (
 )
 
 MAX_TEXT_CHARS = 64 * 1024
+
+# A lone greeting outside an assessment gets the same welcome as `start`.
+GREETINGS = frozenset({"hi", "hello", "hey", "hej", "hejsan", "hallå", "tjena", "tja"})
 
 
 _RECORD_EVENT: dict[str, ReturningInsert[tuple[int]]] = {}
@@ -190,6 +194,21 @@ class Engine:
         response = assessment.current_response(ctx)
         if response is not None:
             return assessment.on_text(ctx, response, text)
+        if len(words) == 1 and words[0].lower().strip("!.,") in GREETINGS:
+            # "hej" is the most common first message of all: answer it as the platform's start.
+            greeted = self.registry.match(["start"])
+            if greeted is not None:
+                return greeted[0].run(ctx, [])
+        suggestion = self._closest_command(ctx, words)
+        if suggestion is not None:
+            return [
+                Reply(
+                    ctx.t._(
+                        "I didn't understand that. Did you mean %(command)s? Type help to see what you can do.",
+                        command=suggestion,
+                    )
+                )
+            ]
         return [
             Reply(ctx.t._("I didn't understand that. Type help to see what you can do, or assess to start."))
         ]
@@ -225,6 +244,29 @@ class Engine:
         """A refusal an adapter detected itself, worded in the core (no database access)."""
         t = translator(pick_locale(None, locale_hint, self.config.default_locale))
         return [Reply(notices.render(notice, t))]
+
+    def _closest_command(self, ctx: Context, words: list[str]) -> str | None:
+        """The command the person probably meant by a mistyped one (`asess`, `unit creat`), if any.
+
+        Only commands the person may use are suggested, and only the command words (the rest of the
+        line is theirs to keep); aliases count, so `hjälpp` suggests `hjälp`.
+        """
+        if not words or len(words[0]) < 3:
+            return None
+        lowered = [w.lower() for w in words]
+        spellings: dict[str, Command] = {}
+        for command in self.registry.commands:
+            for words_of in (command.words, *command.aliases):
+                if len(words_of) <= len(lowered):
+                    spellings.setdefault(" ".join(words_of), command)
+        best: tuple[float, str] | None = None
+        for spelling, command in spellings.items():
+            typed = " ".join(lowered[: len(spelling.split())])
+            ratio = difflib.SequenceMatcher(None, typed, spelling).ratio()
+            better = ratio >= 0.75 and (best is None or ratio > best[0])
+            if better and may_use(ctx.session, ctx.person, command.audience):
+                best = (ratio, spelling)
+        return best[1] if best is not None else None
 
     # ------------------------------------------------------------ shared services
 

@@ -87,6 +87,10 @@ def check_catalogs() -> None:
         _translations(locale)
 
 
+# Named date forms. "weekday" is for dates people plan around (a round closing, a code expiring).
+DATE_FORMS = {"day_month": "d MMMM", "long": "d MMMM y", "weekday": "EEEE d MMMM y"}
+
+
 class Translator:
     """Everything locale-specific a reply needs: messages, plurals, numbers, dates."""
 
@@ -115,9 +119,10 @@ class Translator:
         return format_percent(fraction, locale=self._babel_locale)
 
     def date(self, value: date, form: str = "long") -> str:
-        if form == "day_month":
-            return format_date(value, format="d MMMM", locale=self._babel_locale)
-        return format_date(value, format=form, locale=self._babel_locale)
+        # Day first in both languages, as in the rest of the bot ("12 December 2026"): Babel's
+        # English "long" would say "December 12, 2026" next to "due 27 November".
+        pattern = DATE_FORMS.get(form, form)
+        return format_date(value, format=pattern, locale=self._babel_locale)
 
     def datetime(self, value: datetime, tz: str = "Europe/Stockholm") -> str:
         return format_datetime(value, format="short", tzinfo=_zone(tz), locale=self._babel_locale)

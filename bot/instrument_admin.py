@@ -25,7 +25,16 @@ def _source(ctx: Context) -> tuple[str | bytes, str]:
     attachment = ctx.incoming.attachment
     if attachment is not None:
         return attachment.content, attachment.filename
-    _first, _newline, rest = (ctx.incoming.text or "").partition("\n")
+    first, _newline, rest = (ctx.incoming.text or "").partition("\n")
+    named = first.split()[2:]
+    if not rest.strip() and len(named) == 1 and named[0].lower().endswith((".yaml", ".yml")):
+        # A path the terminal could not open (it attaches files that exist): say so, not "attach".
+        raise UsageError(
+            ctx.t._(
+                "I can't find the file %(file)s. Check the name and the folder, or attach the file.",
+                file=named[0],
+            )
+        )
     if not rest.strip():
         raise UsageError(
             ctx.t._(

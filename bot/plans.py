@@ -315,6 +315,11 @@ def _options(ctx: Context, unit: Unit, words: list[str]) -> ItemOptions:
                 due = date.fromisoformat(value)
             except ValueError:
                 raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
+            if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():
+                # A due date in the past would start the item overdue: almost always a typo.
+                raise UsageError(
+                    t._("%(date)s has already passed: choose a due date in the future.", date=value)
+                )
             i += 2
         elif word in ("every", "var", "varje") and value and value.isdigit():
             weeks = int(value)
@@ -537,7 +542,7 @@ def report_text(session: Session, unit: Unit, t: Translator, today: date, tz: st
         for update, item, person in comments:
             who = person.display_name if person is not None else "?"
             when = t.date(update.at.astimezone(zone(tz)).date(), "d MMMM")
-            lines.append(f"• “{update.comment}” ({who}, {when}; {item.text})")
+            lines.append(f"• {quoted(t, update.comment or '')} ({who}, {when}; {item.text})")
     return "\n".join(lines)
 
 
@@ -639,14 +644,19 @@ def scan_plans(session: Session, now: datetime, default_locale: str = "en") -> i
     return written
 
 
+def quoted(t: Translator, text: str) -> str:
+    """Text in the language's quotation marks: “English”, ”svenska”."""
+    return t._("“%(text)s”", text=text)
+
+
 def _nudge_text(t: Translator, item: PlanItem) -> str:
     if item.due_date is not None:
         return t._(
             "How is %(action)s going? (due %(date)s)",
-            action=f"“{item.text}”",
+            action=quoted(t, item.text),
             date=t.date(item.due_date, "d MMMM"),
         )
-    return t._("How is %(action)s going?", action=f"“{item.text}”")
+    return t._("How is %(action)s going?", action=quoted(t, item.text))
 
 
 def _overdue(
@@ -665,7 +675,7 @@ def _overdue(
     when = calendar.place(max(calendar.at(item.due_date + timedelta(days=1)), now))
     text = t._(
         "%(action)s was due %(date)s and is not done yet. How is it going?",
-        action=f"“{item.text}”",
+        action=quoted(t, item.text),
         date=t.date(item.due_date, "d MMMM"),
     )
     written += enqueue(
@@ -687,7 +697,7 @@ def _overdue(
         pcal = calendar_for(principal, holidays.get(plan.unit_id, ()))
         note = pt._(
             "For your information: %(action)s (owner %(name)s) was due %(date)s and is not done yet.",
-            action=f"“{item.text}”",
+            action=quoted(pt, item.text),
             name=owner.display_name or "?",
             date=pt.date(item.due_date, "d MMMM"),
         )

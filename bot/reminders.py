@@ -187,12 +187,11 @@ def compose(session: Session, round_: Round, person: Person, default_locale: str
         payload = f"r:{response.id}"
     else:
         n = len(instrument.items_for(None))
-        minutes = max(1, round(n * assessment.SECONDS_PER_STATEMENT / 60))
         title = round_.name or pick(instrument.title, t.locale)
         text = t._(
-            "%(title)s is waiting for you: about %(minutes)s minutes (closes %(date)s).",
+            "%(title)s is waiting for you: %(duration)s (closes %(date)s).",
             title=title,
-            minutes=minutes,
+            duration=assessment.about_minutes(t, n),
             date=closes_text,
         )
         payload = f"o:{round_.id}"
@@ -310,7 +309,9 @@ def away(ctx: Context, args: list[str]) -> list[Reply]:
     day = parse_day(args[1], t)
     today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
     if day < today:
-        raise UsageError(t._("That date has already passed."))
+        raise UsageError(
+            t._("That date has already passed: write the last day you are away, e.g. away until 2027-01-08.")
+        )
     ctx.person.away_until = day
     return [
         Reply(
@@ -333,7 +334,9 @@ def unit_holidays(ctx: Context, args: list[str]) -> list[Reply]:
         )
     unit = ctx.session.scalar(select(Unit).where(Unit.name == args[0]))
     if unit is None:
-        raise UsageError(t._("I don't know the unit %(unit)s.", unit=args[0]))
+        raise UsageError(
+            t._("I don't know the unit %(unit)s. Type unit list to see the units.", unit=args[0])
+        )
     if len(args) == 3:
         first, last = parse_day(args[1], t), parse_day(args[2], t)
         if last < first:

@@ -10,13 +10,20 @@ from bot.reports import UnitReport
 from instruments.schema import pick
 
 
+def round_label(t: Translator, report: UnitReport) -> str:
+    """The round's name, or for a round opened without one the instrument's title (not "2")."""
+    if report.round_name == str(report.round_id):
+        return pick(report.instrument.title, t.locale)
+    return report.round_name
+
+
 def headline(t: Translator, report: UnitReport) -> str:
     """`Ystad library · Round "Autumn 2026" · 15 of 16 answered (94 %)`."""
     rate = report.completion_rate
     line = t._(
         '%(unit)s · Round "%(round)s" · %(done)s of %(invited)s answered',
         unit=report.unit_name,
-        round=report.round_name,
+        round=round_label(t, report),
         done=report.completed,
         invited=report.invited,
     )

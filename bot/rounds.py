@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import catalogue
+from bot.assessment import about_minutes
 from bot.command_options import split_options
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.config import Config
@@ -51,7 +52,6 @@ from storage.models import (
 MIN_THRESHOLD = 3
 MAX_THRESHOLD = 1000
 MAX_NAME = 200
-SECONDS_PER_STATEMENT = 25
 # Roles whose members answer a round; managers look at the results instead.
 ANSWERING_ROLES = (Role.STAFF, Role.PRINCIPAL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -215,18 +215,17 @@ def invitation(session: Session, config: Config, round_: Round, person: Person, 
     t = translator(locale_of(person, config.default_locale))
     instrument = catalogue.load(session, round_.instrument_version_id)
     n = len(instrument.items_for(None))
-    minutes = max(1, round(n * SECONDS_PER_STATEMENT / 60))
     closes = round_.closes_at.astimezone(ZoneInfo(person.timezone or config.default_timezone)).date()
     name = first_name(person)
     lines = [
         t._("Hi %(name)s!", name=name) if name else t._("Hi!"),
         t._(
             "You are invited to the assessment %(title)s for %(unit)s. "
-            "It takes about %(minutes)s minutes and is open until %(date)s.",
+            "It takes %(duration)s and is open until %(date)s.",
             title=round_title(session, round_, t.locale),
             unit=unit.name,
-            minutes=minutes,
-            date=t.date(closes),
+            duration=about_minutes(t, n),
+            date=t.date(closes, "weekday"),
         ),
         _privacy_line(t, round_),
     ]
@@ -333,13 +332,18 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
                     id=existing.id,
                     title=round_title(ctx.session, existing, ctx.locale),
                     unit=request.unit.name,
-                    date=t.date(closes),
+                    date=t.date(closes, "weekday"),
                 )
                 + " "
-                + t.ngettext(
-                    "I invited %(n)s person who was not invited before.",
-                    "I invited %(n)s people who were not invited before.",
-                    added,
+                + (
+                    t.ngettext(
+                        "I invited %(n)s person who was not invited before.",
+                        "I invited %(n)s people who were not invited before.",
+                        added,
+                    )
+                    if added
+                    # "I invited 0 people" read like a failure; the round's settings stay as they were.
+                    else t._("Everyone there is already invited; the round's settings are unchanged.")
                 )
             )
         ]
@@ -402,7 +406,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         id=round_.id,
         title=round_title(ctx.session, round_, ctx.locale),
         unit=where,
-        date=t.date(request.closes_on),
+        date=t.date(request.closes_on, "weekday"),
     )
     lines = [opened, invitations, settings]
     return [Reply("\n".join(lines))]

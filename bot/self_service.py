@@ -52,6 +52,9 @@ def start(ctx: Context, args: list[str]) -> list[Reply]:
                 )
             )
         )
+    if any(reply.choices for reply in replies):
+        # Joining offered the unit's rounds: a second keyboard would push those buttons away.
+        return replies
     replies.append(
         Reply(
             t._("Ready when you are."),
@@ -88,10 +91,12 @@ def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
     """Only the commands this person may use, each with an example."""
     t = ctx.t
     lines = [t._("Here is what you can do:")]
+    # Outside the f-string so that extraction finds it (it was shown untranslated in Swedish).
+    for_example = t._("e.g.")
     for command in ctx.engine.registry.commands:
         if command.listed and may_use(ctx.session, ctx.person, command.audience):
             lines.append(
-                f"• {' '.join(command.words)}: {t._(command.summary)}  ({t._('e.g.')} {command.example})"
+                f"• {' '.join(command.words)}: {t._(command.summary)}  ({for_example} {command.example})"
             )
     lines.append(
         t._(
@@ -108,7 +113,13 @@ def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
 def language(ctx: Context, args: list[str]) -> list[Reply]:
     chosen = parse_locale_word(args[0]) if len(args) == 1 else None
     if chosen is None:
-        return [Reply(ctx.t._("Write language sv for Swedish or language en for English."))]
+        return [
+            Reply(
+                ctx.t._(
+                    "I can write in Swedish and English. Write language sv for Swedish or language en for English."
+                )
+            )
+        ]
     ctx.person.locale = chosen
     ctx.t = translator(chosen)
     replies = [Reply(ctx.t._("OK, I will write in English from now on."))]
@@ -129,8 +140,10 @@ def timezone(ctx: Context, args: list[str]) -> list[Reply]:
                 )
             )
         ]
-    name = args[0]
-    if name not in available_timezones():
+    # People type europe/stockholm as often as Europe/Stockholm.
+    known = {zone.lower(): zone for zone in available_timezones()}
+    name = known.get(args[0].lower(), args[0])
+    if name not in known.values():
         return [Reply(t._("I don't know the time zone %(tz)s. Use a name like Europe/Stockholm.", tz=name))]
     ZoneInfo(name)
     ctx.person.timezone = name

@@ -19,7 +19,16 @@ from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.people import locale_of
 from bot.permissions import plan_units, visible_units
-from bot.reports import UnitReport, find_round, find_unit, latest_round, published_answers, unit_report
+from bot.reports import (
+    UnitReport,
+    find_round,
+    find_unit,
+    latest_round,
+    published_answers,
+    rounds_of_unit,
+    unit_report,
+)
+from bot.rounds import round_title
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")
@@ -38,7 +47,9 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
     if args:
         unit = find_unit(ctx.session, args[0])
         if unit is None:
-            raise UsageError(t._("I don't know the unit %(unit)s.", unit=args[0]))
+            raise UsageError(
+                t._("I don't know the unit %(unit)s. Type unit list to see the units.", unit=args[0])
+            )
     else:
         visible = sorted(units)
         if len(visible) != 1:
@@ -62,7 +73,13 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
     )
     if round_ is None:
         if len(args) > 1:
-            raise UsageError(t._("%(unit)s has no round called %(round)s.", unit=unit.name, round=args[1]))
+            raise UsageError(
+                t._(
+                    "%(unit)s has no round called %(round)s. Type round list to see the rounds.",
+                    unit=unit.name,
+                    round=args[1],
+                )
+            )
         raise UsageError(t._("%(unit)s has not taken part in any round yet.", unit=unit.name))
     return Target(unit, round_)
 
@@ -99,6 +116,18 @@ def result_replies(t: Translator, report: UnitReport) -> list[Reply]:
     ]
 
 
+def _other_rounds(ctx: Context, chosen: Target) -> list[Reply]:
+    """The latest round has no result yet: offer the unit's earlier rounds instead of a dead end."""
+    earlier = [r for r in rounds_of_unit(ctx.session, chosen.unit.id) if r.id != chosen.round.id][:5]
+    if not earlier:
+        return []
+    buttons = tuple(
+        (Choice(round_title(ctx.session, r, ctx.locale), f"cmd:unit results #{chosen.unit.id} #{r.id}"),)
+        for r in earlier
+    )
+    return [Reply(ctx.t._("Earlier rounds of %(unit)s:", unit=chosen.unit.name), buttons)]
+
+
 def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     """`unit results [UNIT] [ROUND] [workshop [xlsx]]`."""
     words = list(args)
@@ -120,7 +149,10 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     t = ctx.t
     if kind is None:
-        return result_replies(t, report)
+        replies = result_replies(t, report)
+        if not report.shown and len(words) < 2:
+            replies.extend(_other_rounds(ctx, chosen))
+        return replies
     if not report.shown:
         return [Reply(report_text.summary(t, report))]
     content = report_files.workshop_pdf(t, report) if kind == "pdf" else report_files.workshop_xlsx(t, report)
@@ -143,7 +175,7 @@ def export(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     if len(args) < 2 or args[1].lower() not in ("csv", "xlsx"):
         raise UsageError(
-            t._('Write export, the unit and csv or xlsx, for example: export "Ystad library" xlsx')
+            t._('Write export, the unit and csv or xlsx, for example: export "Ystad bibliotek" xlsx')
         )
     fmt = args[1].lower()
     chosen = _choose(ctx, [args[0], *args[2:3]], visible_units(ctx.session, ctx.person), "export")
@@ -218,7 +250,11 @@ def adopted_actions(session: Session, unit_id: int, round_id: int) -> list[PlanI
 
 def announcement(t: Translator, report: UnitReport, actions: list[PlanItem]) -> str:
     lines = [
-        t._("You said, we did: %(unit)s, round %(round)s", unit=report.unit_name, round=report.round_name)
+        t._(
+            "You said, we did: %(unit)s, round %(round)s",
+            unit=report.unit_name,
+            round=report_text.round_label(t, report),
+        )
     ]
     lines.append(
         t._("%(done)s of %(invited)s answered. Thank you!", done=report.completed, invited=report.invited)
@@ -302,20 +338,20 @@ def register(registry: Registry) -> None:
         "unit results",
         Audience.PRINCIPAL,
         N_("your unit's result (add workshop for the workshop pack)"),
-        'unit results "Ystad library" "Autumn 2026"',
+        'unit results "Ystad bibliotek" "Autumn 2026"',
         aliases=("enhetens resultat",),
     )(unit_results)
     registry.command(
         "unit announce",
         Audience.PRINCIPAL,
         N_("tell staff the result and the actions adopted"),
-        'unit announce "Ystad library" "Autumn 2026"',
+        'unit announce "Ystad bibliotek" "Autumn 2026"',
     )(announce)
     registry.command(
         "export",
         Audience.ADMIN,
         N_("a unit's result as a file (csv or xlsx)"),
-        'export "Ystad library" xlsx',
+        'export "Ystad bibliotek" xlsx',
         aliases=("exportera",),
     )(export)
     registry.pending_prompt("export-raw")(confirm_raw_export)

@@ -212,7 +212,7 @@ def unit_invite(ctx: Context, args: list[str]) -> list[Reply]:
         "unit.invite",
         {"unit": unit.id, "name": unit.name, "role": role.value, "uses": uses, "days": days},
     )
-    expiry = t.date(expires_at.astimezone(person_zone(ctx)).date())
+    expiry = t.date(expires_at.astimezone(person_zone(ctx)).date(), "weekday")
     lines = [
         t._(
             "Join code for %(unit)s (%(role)s): %(code)s",

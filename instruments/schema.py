@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from babel import Locale, UnknownLocaleError
 
 from bot.i18n import N_, Translator
 
@@ -154,6 +155,15 @@ class Instrument:
 # ---------------------------------------------------------------- problems
 
 
+def language_name(code: str, locale: str) -> str:
+    """The language's name in the reader's language (sv -> Swedish / svenska); the code if unknown."""
+    try:
+        name = Locale.parse(code).get_language_name(locale)
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name or code
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int
@@ -162,7 +172,11 @@ class Problem:
     params: dict[str, object] = field(default_factory=dict)
 
     def render(self, t: Translator) -> str:
-        text = t._(self.message, **self.params) if self.params else t._(self.message)
+        params = dict(self.params)
+        if isinstance(params.get("language"), str):
+            # "missing text in Swedish", not "in sv": the admin may not know the code.
+            params["language"] = language_name(str(params["language"]), t.locale)
+        text = t._(self.message, **params) if params else t._(self.message)
         where = t._("line %(line)s", line=self.line)
         return f"{where}, {self.path}: {text}" if self.path else f"{where}: {text}"
 

@@ -40,16 +40,16 @@ def test_translations_keep_their_placeholders(locale: str) -> None:
 def test_swedish_plural_forms() -> None:
     sv = translator("sv")
     one = sv.ngettext(
-        "%(n)s statement, about %(minutes)s minutes.",
-        "%(n)s statements, about %(minutes)s minutes.",
+        "%(n)s statement, %(duration)s.",
+        "%(n)s statements, %(duration)s.",
         1,
-        minutes=1,
+        duration="",
     )
     many = sv.ngettext(
-        "%(n)s statement, about %(minutes)s minutes.",
-        "%(n)s statements, about %(minutes)s minutes.",
+        "%(n)s statement, %(duration)s.",
+        "%(n)s statements, %(duration)s.",
         24,
-        minutes=10,
+        duration="",
     )
     assert one.startswith("1 påstående,")
     assert many.startswith("24 påståenden,")

@@ -95,7 +95,7 @@ def test_a_file_with_several_mistakes_gets_every_problem_with_its_line_and_field
     assert "line 5, scale.points: 12 is more than the maximum of 10" in report
     assert "line 8, colour: unknown field" in report
     assert 'line 15, areas[0].items[1].code: "1" is used twice' in report
-    assert "line 16, areas[0].items[1].text.sv: missing text in sv" in report
+    assert "line 16, areas[0].items[1].text.sv: missing text in Swedish" in report
     assert 'line 21, actions[0].level: "expert" is not one of the levels (emerging, leading)' in report
 
 

@@ -127,4 +127,4 @@ def test_units_in_swedish(runtime: Runtime, org: Organisation) -> None:
     assert "• Region Skåne (1 medlem: 1 överordnad chef)" in tree
     assert "  • Ystad bibliotek (2 medlemmar: 1 medarbetare, 1 rektor/chef)" in tree
     invite = texts(org.admin.say("unit invite Ystad uses 5"))
-    assert "Den kan användas 5 gånger och gäller till och med 7 december 2026." in invite
+    assert "Den kan användas 5 gånger och gäller till och med måndag 7 december 2026." in invite
