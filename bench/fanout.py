@@ -14,8 +14,13 @@ exactly one message (the fake counts accepted sendMessage calls per chat).
 from __future__ import annotations
 
 import collections
+import contextlib
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
@@ -30,15 +35,93 @@ from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import Identity, Outbox, OutboxState, Person
 
+ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_PER_SECOND = 500
 TARGET = 0.9
 # Sends in flight at once: enough to cover the round trip to the server at the allowed rate.
-CONCURRENCY = 16
+CONCURRENCY = 8
 BATCH = 200
 FIRST_CHAT = 100_000
 STARTUP_TIMEOUT = 30.0
 # After the drain, rows refused with 429 wait out their retry_after before a last pass.
 SETTLE_TIMEOUT = 60.0
+
+
+class FakeServer:
+    """The fake Bot API server in a process of its own, as Telegram would be: its request handling
+    does not compete with the bot for this interpreter (the fake is Python too, and one process
+    running both would measure the fake's speed as much as the bot's). JSON lines over stdin/stdout.
+    """
+
+    def __init__(self, chats: int, per_second: int) -> None:
+        self.chats = chats
+        self.per_second = per_second
+        self.token = ""
+        self.url = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> FakeServer:
+        code = f"from bench.fanout import serve_fake; serve_fake({self.chats}, {self.per_second})"
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started = json.loads(self._read())
+        self.token, self.url = started["token"], started["url"]
+        return self
+
+    def _read(self) -> str:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake Telegram server stopped")
+        return line
+
+    def _write(self, command: str) -> None:
+        assert self._process is not None
+        assert self._process.stdin is not None
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+
+    def report(self) -> tuple[collections.Counter[int], int]:
+        """Accepted sendMessage calls per chat id, and how many sends were answered 429."""
+        self._write("report")
+        answer = json.loads(self._read())
+        accepted = collections.Counter({int(chat): count for chat, count in answer["accepted"].items()})
+        return accepted, int(answer["rejected"])
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(OSError):
+            self._write("stop")
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def serve_fake(chats: int, per_second: int) -> None:
+    """The child process of `FakeServer`."""
+    from tests.fakes.telegram_api import FakeTelegramAPI
+
+    with FakeTelegramAPI() as fake:
+        fake.rate_limit(per_second=per_second)
+        for i in range(chats):
+            fake.add_chat(FIRST_CHAT + i, first_name=f"P{i}")
+        print(json.dumps({"token": fake.token, "url": f"http://127.0.0.1:{fake.port}"}), flush=True)
+        for command in sys.stdin:
+            if command.strip() != "report":
+                break
+            accepted = collections.Counter(
+                int(call.params["chat_id"]) for call in fake.calls_of("sendMessage") if call.ok
+            )
+            print(json.dumps({"accepted": accepted, "rejected": fake.rejected_429}), flush=True)
 
 
 def _people_with_reminders(app: Runtime, n: int) -> None:
@@ -100,19 +183,15 @@ def _drain(dispatcher: Dispatcher, app: Runtime, n: int) -> None:
 @register("fanout", "10,000 reminders through the Telegram adapter to a rate-limited fake Bot API")
 def run(database: Database, sizes: Sizes) -> Outcome:
     from adapters import telegram
-    from tests.fakes.telegram_api import FakeTelegramAPI
 
     n = sizes.pick(full=10_000, smoke=200)
     clock = SystemClock()
-    with FakeTelegramAPI() as fake:
-        fake.rate_limit(per_second=ALLOWED_PER_SECOND)
-        for i in range(n):
-            fake.add_chat(FIRST_CHAT + i, first_name=f"P{i}")
+    with FakeServer(n, ALLOWED_PER_SECOND) as fake:
         config = Config(
             database_url=database.url,
             log_level="WARNING",
             telegram_token=fake.token,
-            telegram_api_url=f"http://127.0.0.1:{fake.port}",
+            telegram_api_url=fake.url,
             telegram_max_per_second=ALLOWED_PER_SECOND,
         )
         app = runtime_module.start(config, clock, offer_admin_claim=False)
@@ -138,15 +217,14 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             dispatcher = Dispatcher(
                 app.sessions, {telegram.PLATFORM: sender}, clock, worker="bench", concurrency=CONCURRENCY
             )
-            begun = time.perf_counter()
+            begun, cpu_begun = time.perf_counter(), time.process_time()
             _drain(dispatcher, app, n)
-            elapsed = time.perf_counter() - begun
+            elapsed, cpu = time.perf_counter() - begun, time.process_time() - cpu_begun
         finally:
             stop.set()
             bot.join(timeout=30)
             app.db.dispose()
-        accepted = collections.Counter(c.params.get("chat_id") for c in fake.calls_of("sendMessage") if c.ok)
-        rejected = fake.rejected_429
+        accepted, rejected = fake.report()
 
     states = _states_after(database)  # counted again on a fresh connection, after the bot stopped
     per_chat = [accepted.get(FIRST_CHAT + i, 0) for i in range(n)]
@@ -161,7 +239,7 @@ def run(database: Database, sizes: Sizes) -> Outcome:
     return Outcome(
         figures=(
             f"{n} messages in {elapsed:.1f} s, {rate:.0f}/s ({CONCURRENCY} sends in flight, "
-            f"{rejected} answered 429); lost {lost}, duplicated {duplicated}"
+            f"{rejected} answered 429, bot CPU {cpu / max(1, n) * 1000:.1f} ms/message); lost {lost}, duplicated {duplicated}"
             + (f", outbox rows not sent {unsent}" if unsent else "")
             + (f", to unknown chats {stray}" if stray else "")
         ),
@@ -182,4 +260,3 @@ def _states_after(database: Database) -> dict[OutboxState, int]:
     finally:
         engine.dispose()
     return {state: count for state, count in rows}
-
