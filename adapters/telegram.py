@@ -8,7 +8,7 @@ photos and documents. Conversation state lives in SQL, so there is no Conversati
 number of processes can serve one bot (webhook mode behind a load balancer).
 
 `TelegramSender` delivers the outbox through the same bot and event loop: python-telegram-bot's
-AIORateLimiter keeps the whole bot near 30 messages/s, and the sender paces each chat to about one
+AIORateLimiter keeps the whole bot near 30 messages/s (`telegram_max_per_second`), and the sender paces each chat to about one
 message a second; a 429 becomes `RetryLater` for the dispatcher, a blocked bot `Undeliverable`.
 """
 
@@ -67,7 +67,6 @@ MAX_UPLOAD_BYTES = 1024 * 1024  # instrument files are a few kB; refuse anything
 # The everyday commands shown in Telegram's command menu (admin commands stay in `help`).
 MENU_COMMANDS = ("start", "assess", "results", "help", "language", "mydata")
 MENU_LANGUAGES = ("sv",)  # plus the default menu, in English
-OVERALL_RATE = 30.0  # messages per second for the whole bot (Telegram's broadcast limit)
 PER_CHAT_INTERVAL = timedelta(seconds=1)
 SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
 RETRIES = 3
@@ -454,6 +453,11 @@ class TelegramSender:
     def unbind(self) -> None:
         self._bound = None
 
+    @property
+    def running(self) -> bool:
+        """The bot is up and `send` delivers (before that it answers RetryLater)."""
+        return self._bound is not None
+
     def send(self, address: Address, replies: Sequence[Reply]) -> None:
         bound = self._bound
         if bound is None:
@@ -515,17 +519,25 @@ def build_application(
     config: Config,
     engine: Engine,
     *,
-    overall_rate: float = OVERALL_RATE,
+    overall_rate: float | None = None,
     concurrency: int = 32,
 ) -> tuple[AppType, TelegramAdapter]:
-    """The python-telegram-bot Application with the adapter's handlers (not started)."""
+    """The python-telegram-bot Application with the adapter's handlers (not started).
+
+    `overall_rate` (messages/s for the whole bot) defaults to `config.telegram_max_per_second`.
+    """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
     hide_secrets(config.telegram_token, config.telegram_webhook_secret)
     builder = (
         Application.builder()
         .token(config.telegram_token)
-        .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=2))
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=config.telegram_max_per_second if overall_rate is None else overall_rate,
+                max_retries=2,
+            )
+        )
         .concurrent_updates(OneChatAtATime(concurrency))
         # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
         .job_queue(None)

@@ -38,6 +38,9 @@ class Config:
     # The bot's @username (without @), for t.me deep links in join codes; the Telegram adapter sets
     # it from getMe at start when it is not configured.
     telegram_bot_username: str | None = None
+    # Messages per second for the whole bot (python-telegram-bot's AIORateLimiter). Telegram allows
+    # about 30; raise it only for a server that allows more (a self-hosted or fake Bot API).
+    telegram_max_per_second: int = 30
 
     slack_bot_token: str | None = _secret()
     slack_app_token: str | None = _secret()

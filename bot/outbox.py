@@ -22,11 +22,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Exists, exists, select, update
+from sqlalchemy import ColumnElement, Exists, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -125,6 +126,7 @@ class Dispatcher:
         default_locale: str = "en",
         per_person_gap: timedelta = timedelta(seconds=1),
         checks: Mapping[str, Check] | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -135,14 +137,26 @@ class Dispatcher:
         self.per_person_gap = per_person_gap
         # None: the module-wide registry, read at claim time (modules may register after we start).
         self._checks = checks
+        # Senders block until the platform answered; with several at once a batch goes out at the
+        # platform's rate rather than one round trip at a time. Claiming stays one transaction.
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
 
     def run_once(self, limit: int = 50) -> int:
         """Send what is due now; returns how many messages were sent."""
-        sent = 0
-        for row in self._claim(limit):
-            if self._deliver(row):
-                sent += 1
-        return sent
+        rows = self._claim(limit)
+        if not rows:
+            return 0
+        addresses = self._addresses({row.person_id for row in rows})
+
+        def deliver(row: Claimed) -> bool:
+            return self._deliver(row, addresses.get(row.person_id))
+
+        if self.concurrency == 1 or len(rows) == 1:
+            return sum(deliver(row) for row in rows)
+        with ThreadPoolExecutor(min(self.concurrency, len(rows)), thread_name_prefix="outbox") as pool:
+            return sum(pool.map(deliver, rows))
 
     def drain(self, limit: int = 50) -> int:
         """Send until nothing more is due now (tests and the terminal adapter).
@@ -160,22 +174,14 @@ class Dispatcher:
         checks = CHECKS if self._checks is None else self._checks
         with transaction(self.sessions) as session:
             stale = now - self.lease
+            # Two queries, each walking the (state, due_at) index in order and stopping at `limit`:
+            # one query with "pending OR stale sending" would sort every due row to take a few.
             # A claim whose worker died before marking it is taken over once its lease runs out.
-            query = (
-                select(Outbox)
-                .where(
-                    Outbox.due_at <= now,
-                    (Outbox.state == OutboxState.PENDING)
-                    | ((Outbox.state == OutboxState.SENDING) & (Outbox.claimed_at < stale)),
-                )
-                .order_by(Outbox.due_at, Outbox.id)
-                .limit(limit)
+            taken_over = self._due(
+                session, now, limit, Outbox.state == OutboxState.SENDING, Outbox.claimed_at < stale
             )
-            if self.per_person_gap > timedelta(0):
-                query = query.where(~_recently_sent(now - self.per_person_gap))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.scalars(query).all()
+            pending = self._due(session, now, limit - len(taken_over), Outbox.state == OutboxState.PENDING)
+            rows = sorted([*taken_over, *pending], key=lambda row: (row.due_at, row.id))
             claimed = []
             people: set[int] = set()
             for row in rows:
@@ -199,27 +205,50 @@ class Dispatcher:
                 claimed.append(Claimed(row.id, row.person_id, list(row.payload), row.attempts))
             return claimed
 
-    def _address(self, session: Session, person_id: int) -> Address | None:
-        person = session.get(Person, person_id)
-        if person is None:
-            return None
-        identities = session.scalars(
-            select(Identity).where(Identity.person_id == person_id).order_by(Identity.id)
-        ).all()
-        for identity in identities:
-            if identity.platform in self.senders:
-                return Address(
-                    platform=identity.platform,
-                    workspace=identity.workspace,
-                    user_id=identity.platform_user_id,
-                    chat=identity.address or identity.platform_user_id,
-                    locale=pick_locale(person.locale, person.locale_hint, self.default_locale),
-                )
-        return None
+    def _due(
+        self, session: Session, now: datetime, limit: int, *conditions: ColumnElement[bool]
+    ) -> list[Outbox]:
+        """Due rows matching `conditions`, oldest first, whose person was not messaged just now."""
+        if limit <= 0:
+            return []
+        query = (
+            select(Outbox)
+            .where(Outbox.due_at <= now, *conditions)
+            .order_by(Outbox.due_at, Outbox.id)
+            .limit(limit)
+        )
+        if self.per_person_gap > timedelta(0):
+            query = query.where(~_recently_sent(now - self.per_person_gap))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list(session.scalars(query).all())
 
-    def _deliver(self, row: Claimed) -> bool:
+    def _addresses(self, person_ids: set[int]) -> dict[int, Address]:
+        """Where to reach each person: their first identity (oldest) on a platform we can send to.
+
+        One query for the whole batch; a person with no such identity is left out.
+        """
+        addresses: dict[int, Address] = {}
         with self.sessions() as session:
-            address = self._address(session, row.person_id)
+            rows = session.execute(
+                select(Identity, Person.locale, Person.locale_hint)
+                .join(Person, Person.id == Identity.person_id)
+                .where(Identity.person_id.in_(person_ids), Identity.platform.in_(list(self.senders)))
+                .order_by(Identity.id)
+            ).all()
+        for identity, locale, locale_hint in rows:
+            if identity.person_id in addresses:
+                continue
+            addresses[identity.person_id] = Address(
+                platform=identity.platform,
+                workspace=identity.workspace,
+                user_id=identity.platform_user_id,
+                chat=identity.address or identity.platform_user_id,
+                locale=pick_locale(locale, locale_hint, self.default_locale),
+            )
+        return addresses
+
+    def _deliver(self, row: Claimed, address: Address | None) -> bool:
         if address is None:
             self._finish(row, OutboxState.FAILED, error="no reachable identity")
             return False

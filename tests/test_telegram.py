@@ -437,14 +437,14 @@ def outbox_states(runtime: Runtime) -> dict[OutboxState, int]:
 
 
 def drain_through_telegram(
-    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock, *, rounds: int = 6
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock, *, rounds: int = 6, concurrency: int = 1
 ) -> None:
     """Run the dispatcher in a thread against the bot's event loop, moving the clock between passes."""
     application, _adapter = tg.build_application(
-        telegram_config(runtime, fake), runtime.engine, overall_rate=1000
+        telegram_config(runtime, fake, telegram_max_per_second=1000), runtime.engine
     )
     sender = tg.TelegramSender(clock)
-    dispatcher = Dispatcher(runtime.sessions, {"telegram": sender}, clock)
+    dispatcher = Dispatcher(runtime.sessions, {"telegram": sender}, clock, concurrency=concurrency)
 
     async def main() -> None:
         async with application:
@@ -472,6 +472,24 @@ def test_a_burst_of_200_reminders_through_429s_arrives_once_each(
         assert message.text == f"Reminder burst{i}"
         assert message.button_texts() == [["Continue"]]
     assert outbox_states(runtime) == {OutboxState.SENT: 200}
+
+
+def test_reminders_sent_eight_at_a_time_arrive_once_each_in_their_own_chat(
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
+) -> None:
+    people = people_on_telegram(runtime, fake, 60)
+    queue(runtime, people, "wide")
+    queue(runtime, people[:2], "again")  # a second message for two people waits its per-chat turn
+    fake.block_user(10_059)
+    fake.fail_next("sendMessage", 2, retry_after=1)
+
+    drain_through_telegram(runtime, fake, clock, concurrency=8)
+
+    for i in range(59):
+        texts = [m.text for m in fake.chat(10_000 + i)]
+        assert texts == ([f"Reminder wide{i}", f"Reminder again{i}"] if i < 2 else [f"Reminder wide{i}"])
+    assert fake.chat(10_059) == []
+    assert outbox_states(runtime) == {OutboxState.SENT: 61, OutboxState.FAILED: 1}
 
 
 def test_one_chat_gets_a_message_a_second_and_a_blocked_user_is_given_up(
