@@ -487,6 +487,13 @@ def _owned_response(ctx: Context, raw_id: str) -> Response | None:
     return response
 
 
+def _make_current(ctx: Context, response: Response) -> None:
+    """Make this the response `assess` resumes. Only assigned when it changes: assigning the same id
+    still marks the person changed, and every later query of the event would flush first."""
+    if ctx.person.current_response_id != response.id:
+        ctx.person.current_response_id = response.id
+
+
 def _finished(ctx: Context) -> Reply:
     return Reply(
         ctx.t._(
@@ -640,7 +647,7 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
         return [invalid_button(ctx)]
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [] if state.answers.get(args[1]) == answer else [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return record(ctx, state, index, answer)
 
 
@@ -670,7 +677,7 @@ def on_background(ctx: Context, args: list[str]) -> list[Reply]:
     option_id = questions[qi].options[oi].id
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [] if state.background.get(questions[qi].id) == option_id else [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return record(ctx, state, qi, option_id)
 
 
@@ -697,7 +704,7 @@ def on_back(ctx: Context, args: list[str]) -> list[Reply]:
         return [invalid_button(ctx)]
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return go_back(ctx, load_state(ctx.session, response))
 
 
