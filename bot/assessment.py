@@ -17,7 +17,7 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,11 +97,19 @@ class State:
     answers: dict[str, tuple[AnswerKind, int | None]]
     background: dict[str, str]
 
+    _steps: tuple[str | None, list[Step]] | None = field(default=None, init=False, repr=False)
+
     @property
     def steps(self) -> list[Step]:
-        return [Step(background=q) for q in self.instrument.background] + [
-            Step(item=item) for item in self.instrument.items_for(self.response.role)
-        ]
+        """The questions in order. Built once per role: an answer asks for them several times, and only
+        the role question can change them while the event is handled."""
+        role = self.response.role
+        if self._steps is None or self._steps[0] != role:
+            steps = [Step(background=q) for q in self.instrument.background] + [
+                Step(item=item) for item in self.instrument.items_for(role)
+            ]
+            self._steps = (role, steps)
+        return self._steps[1]
 
     def answered(self, step: Step) -> bool:
         if step.background is not None:
@@ -487,14 +495,25 @@ def invalid_button(ctx: Context) -> Reply:
     return Reply(ctx.t._("That button is not valid any more. Type assess to continue where you were."))
 
 
+# Built once, unlike `session.get`, which builds and keys a fresh query each call: every button runs it.
+_RESPONSE_BY_ID = select(Response).where(Response.id == bindparam("id"))
+
+
 def _owned_response(ctx: Context, raw_id: str) -> Response | None:
     response_id = parse_id(raw_id)
     if response_id is None:
         return None
-    response = ctx.session.get(Response, response_id)
+    response = ctx.session.scalar(_RESPONSE_BY_ID, {"id": response_id})
     if response is None or response.person_id != ctx.person.id:
         return None
     return response
+
+
+def _make_current(ctx: Context, response: Response) -> None:
+    """Make this the response `assess` resumes. Only assigned when it changes: assigning the same id
+    still marks the person changed, and every later query of the event would flush first."""
+    if ctx.person.current_response_id != response.id:
+        ctx.person.current_response_id = response.id
 
 
 def _finished(ctx: Context) -> Reply:
@@ -650,7 +669,7 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
         return [invalid_button(ctx)]
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [] if state.answers.get(args[1]) == answer else [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return record(ctx, state, index, answer)
 
 
@@ -680,7 +699,7 @@ def on_background(ctx: Context, args: list[str]) -> list[Reply]:
     option_id = questions[qi].options[oi].id
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [] if state.background.get(questions[qi].id) == option_id else [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return record(ctx, state, qi, option_id)
 
 
@@ -707,7 +726,7 @@ def on_back(ctx: Context, args: list[str]) -> list[Reply]:
         return [invalid_button(ctx)]
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [_finished(ctx)]
-    ctx.person.current_response_id = response.id
+    _make_current(ctx, response)
     return go_back(ctx, load_state(ctx.session, response))
 
 

@@ -68,6 +68,13 @@ def _record_event(dialect: str) -> ReturningInsert[tuple[int]]:
     return _RECORD_EVENT[dialect]
 
 
+def _drop_pending(ctx: Context) -> None:
+    """Forget a waiting prompt. Only assigned when there is one: assigning even None marks the person
+    changed, and every later query of the event would then flush first (three flushes per answer)."""
+    if ctx.person.pending is not None:
+        ctx.person.pending = None
+
+
 class Engine:
     def __init__(
         self,
@@ -160,7 +167,7 @@ class Engine:
         handler = self.registry.actions.get(prefix)
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
-        ctx.person.pending = None
+        _drop_pending(ctx)
         return handler(ctx, rest.split(":") if rest else [])
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
@@ -172,12 +179,12 @@ class Engine:
         pending = ctx.person.pending
         if pending is not None and matched is None:
             kind = str(pending.get("kind"))
-            ctx.person.pending = None
+            _drop_pending(ctx)
             handler = self.registry.pending.get(kind)
             if handler is not None:
                 return handler(ctx, pending, text)
         if matched is not None:
-            ctx.person.pending = None
+            _drop_pending(ctx)
             command, args = matched
             if not may_use(ctx.session, ctx.person, command.audience):
                 return [
