@@ -33,8 +33,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import catalogue, feedback
@@ -43,6 +41,7 @@ from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
 from instruments.schema import BackgroundQuestion, Instrument, Item, pick
+from storage.db import upsert_insert
 from storage.models import (
     Answer,
     AnswerKind,
@@ -528,7 +527,7 @@ def _upsert(table: str, dialect: str) -> Insert:
     """The answer upserts, built once per dialect (they run on every answer)."""
     key = (table, dialect)
     if key not in _UPSERTS:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = upsert_insert(dialect)
         if table == "answer":
             statement = insert(Base.metadata.tables["answer"])
             _UPSERTS[key] = statement.on_conflict_do_update(

@@ -15,8 +15,6 @@ from importlib import import_module
 from types import ModuleType
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
@@ -31,6 +29,7 @@ from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
 from bot.people import identify, locale_of
 from bot.permissions import may_use
+from storage.db import upsert_insert
 from storage.models import AuditLog, Base, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ _RECORD_EVENT: dict[str, ReturningInsert[tuple[int]]] = {}
 def _record_event(dialect: str) -> ReturningInsert[tuple[int]]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect: it runs on every event."""
     if dialect not in _RECORD_EVENT:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = upsert_insert(dialect)
         table = Base.metadata.tables[ProcessedEvent.__tablename__]
         _RECORD_EVENT[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
     return _RECORD_EVENT[dialect]

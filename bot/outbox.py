@@ -28,14 +28,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Exists, exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
 from bot.i18n import pick_locale
 from bot.messages import Address, Reply, RetryLater, Sender, Undeliverable, replies_from_json, replies_to_json
-from storage.db import transaction
+from storage.db import transaction, upsert_insert
 from storage.models import Identity, Outbox, OutboxState, Person
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ def enqueue(
 ) -> bool:
     """Queue a message once per key. Returns False when a message with this key already exists."""
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(dialect)
     result = session.execute(
         insert(Outbox)
         .values(

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from bot.free_text import clean
 from bot.i18n import pick_locale
 from bot.messages import Incoming
+from storage.db import upsert_insert
 from storage.models import Identity, JoinCode, Membership, Person, Role
 
 # The identity with its person in one query, built once: it runs on every event, and a statement
@@ -60,7 +59,7 @@ def identify(session: Session, incoming: Incoming, now: datetime, default_locale
         "address": incoming.address if incoming.is_private else None,
     }
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(dialect)
     session.execute(insert(Identity).values(**values).on_conflict_do_nothing())
     identity = session.scalar(
         select(Identity).where(

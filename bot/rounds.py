@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import catalogue
@@ -32,6 +30,7 @@ from bot.permissions import descendants, visible_units
 from bot.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.units import find_unit, person_zone, require_unit_rights
 from instruments.schema import pick
+from storage.db import upsert_insert
 from storage.models import (
     Instrument,
     InstrumentVersion,
@@ -194,7 +193,7 @@ def _add_participant(session: Session, round_: Round, membership: Membership, no
     """Insert-or-ignore on the unique (round, person): two admins repeating `round open` at once,
     or a join racing an opening, still leave one row. True when this call added it."""
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(dialect)
     result = session.execute(
         insert(RoundParticipant)
         .values(

@@ -7,7 +7,7 @@ so several threads or a second process wait for the write lock instead of failin
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +85,14 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (creates it on an empty database)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+def upsert_insert(dialect: str) -> Callable[..., Any]:
+    """The dialect's INSERT with ON CONFLICT support (both SQLite and PostgreSQL have it).
+
+    Upserts and insert-or-ignore on unique keys are how "nothing doubled" holds across processes.
+    """
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def is_postgres(engine: Engine) -> bool:
