@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from importlib import import_module
 from types import ModuleType
 
@@ -126,16 +127,7 @@ class Engine:
         now = self.clock.now()
         if incoming.event_id and not self._first_delivery(session, incoming, now):
             return []
-        person = identify(session, incoming, now, self.config.default_locale)
-        ctx = Context(
-            session=session,
-            person=person,
-            incoming=incoming,
-            now=now,
-            t=translator(locale_of(person, self.config.default_locale)),
-            config=self.config,
-            engine=self,
-        )
+        ctx = self._context(session, incoming, now)
         if not incoming.is_private:
             return [
                 Reply(
@@ -151,7 +143,20 @@ class Engine:
             return [Reply(ctx.t._("I didn't catch that. Type help to see what you can do."))]
         return self._text(ctx, text)
 
-    def _first_delivery(self, session: Session, incoming: Incoming, now: object) -> bool:
+    def _context(self, session: Session, incoming: Incoming, now: datetime) -> Context:
+        """Who is talking, in which language, inside this event's transaction."""
+        person = identify(session, incoming, now, self.config.default_locale)
+        return Context(
+            session=session,
+            person=person,
+            incoming=incoming,
+            now=now,
+            t=translator(locale_of(person, self.config.default_locale)),
+            config=self.config,
+            engine=self,
+        )
+
+    def _first_delivery(self, session: Session, incoming: Incoming, now: datetime) -> bool:
         """Record the event id; False if it was recorded before (a re-delivery)."""
         result = session.execute(
             _record_event(session.get_bind().dialect.name),
@@ -230,18 +235,7 @@ class Engine:
         fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
         try:
             with self.sessions() as session, session.begin():
-                now = self.clock.now()
-                person = identify(session, incoming, now, self.config.default_locale)
-                ctx = Context(
-                    session=session,
-                    person=person,
-                    incoming=incoming,
-                    now=now,
-                    t=translator(locale_of(person, self.config.default_locale)),
-                    config=self.config,
-                    engine=self,
-                )
-                return [home.home_reply(ctx)]
+                return [home.home_reply(self._context(session, incoming, self.clock.now()))]
         except Exception:
             log.exception("unexpected error while building the home view for %s", incoming.platform)
             return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
