@@ -545,6 +545,13 @@ class SlackSender:
 # ---------------------------------------------------------------------------------- HTTP mode
 
 
+class _EventsServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The standard library listens with a backlog of 5: a burst of clicks from many people would
+    # see refused or reset connections before a thread could even accept them.
+    request_queue_size = 128
+
+
 class SlackHttpServer:
     """Slack's request URL: a small threaded HTTP server handing POSTs on `path` to Bolt.
 
@@ -581,8 +588,7 @@ class SlackHttpServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _EventsServer((host, port), Handler)
         self.path = path
         self._thread: threading.Thread | None = None
 

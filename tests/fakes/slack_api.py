@@ -503,6 +503,8 @@ _Handler = Callable[[dict[str, Any]], _JSON]
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Like a real API front end, accept a burst of concurrent connections (the default backlog is 5).
+    request_queue_size = 128
     allow_reuse_address = True
 
     def __init__(self, api: FakeSlackAPI) -> None:

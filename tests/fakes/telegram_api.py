@@ -1479,6 +1479,8 @@ class _Fault:
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Like a real API front end, accept a burst of concurrent connections (the default backlog is 5).
+    request_queue_size = 128
     allow_reuse_address = True
     fake: FakeTelegramAPI
 
