@@ -523,31 +523,24 @@ def _finished(ctx: Context) -> Reply:
     )
 
 
+# The upserts run on every answer: built once per table and dialect. Each table's unique key,
+# and the columns a newer answer replaces.
+_UPSERT_COLUMNS = {
+    "answer": (("response_id", "item_code"), ("kind", "value", "answered_at")),
+    "background_answer": (("response_id", "question_id"), ("option_id", "answered_at")),
+}
+
+
 def _upsert(table: str, dialect: str) -> Insert:
-    """The answer upserts, built once per dialect (they run on every answer)."""
-    key = (table, dialect)
-    if key not in _UPSERTS:
-        insert = upsert_insert(dialect)
-        if table == "answer":
-            statement = insert(Base.metadata.tables["answer"])
-            _UPSERTS[key] = statement.on_conflict_do_update(
-                index_elements=["response_id", "item_code"],
-                set_={
-                    "kind": statement.excluded.kind,
-                    "value": statement.excluded.value,
-                    "answered_at": statement.excluded.answered_at,
-                },
-            )
-        else:
-            statement = insert(Base.metadata.tables["background_answer"])
-            _UPSERTS[key] = statement.on_conflict_do_update(
-                index_elements=["response_id", "question_id"],
-                set_={
-                    "option_id": statement.excluded.option_id,
-                    "answered_at": statement.excluded.answered_at,
-                },
-            )
-    return _UPSERTS[key]
+    """INSERT ... ON CONFLICT (unique key) DO UPDATE, so a repeated answer replaces, never doubles."""
+    cache_key = (table, dialect)
+    if cache_key not in _UPSERTS:
+        key, replaced = _UPSERT_COLUMNS[table]
+        statement = upsert_insert(dialect)(Base.metadata.tables[table])
+        _UPSERTS[cache_key] = statement.on_conflict_do_update(
+            index_elements=list(key), set_={column: statement.excluded[column] for column in replaced}
+        )
+    return _UPSERTS[cache_key]
 
 
 _UPSERTS: dict[tuple[str, str], Insert] = {}
@@ -571,7 +564,7 @@ def _store_background(ctx: Context, state: State, question_id: str, option_id: s
         "option_id": option_id,
         "answered_at": ctx.now,
     }
-    ctx.session.execute(_upsert("background", ctx.session.get_bind().dialect.name), values)
+    ctx.session.execute(_upsert("background_answer", ctx.session.get_bind().dialect.name), values)
     state.background[question_id] = option_id
     if question_id == state.instrument.role_question:
         state.response.role = option_id

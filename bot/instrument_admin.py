@@ -106,15 +106,18 @@ def validate(ctx: Context, _args: list[str]) -> list[Reply]:
     ]
 
 
+def unknown_instrument(ctx: Context, instrument_id: str) -> UsageError:
+    """The refusal for an instrument id that is not installed (or not usable), naming those that are."""
+    known = ", ".join(ctx.session.scalars(select(InstrumentRow.id).order_by(InstrumentRow.id)))
+    return UsageError(
+        ctx.t._("I don't know an instrument called %(id)s. Known: %(known)s.", id=instrument_id, known=known)
+    )
+
+
 def _find(ctx: Context, instrument_id: str) -> InstrumentRow:
     row = ctx.session.get(InstrumentRow, instrument_id.strip().lower())
     if row is None:
-        known = ", ".join(ctx.session.scalars(select(InstrumentRow.id).order_by(InstrumentRow.id)))
-        raise UsageError(
-            ctx.t._(
-                "I don't know an instrument called %(id)s. Known: %(known)s.", id=instrument_id, known=known
-            )
-        )
+        raise unknown_instrument(ctx, instrument_id)
     return row
 
 

@@ -23,6 +23,7 @@ from bot.command_options import split_options
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.config import Config
 from bot.i18n import N_, Translator, translator
+from bot.instrument_admin import unknown_instrument
 from bot.messages import Choice, Reply
 from bot.outbox import enqueue
 from bot.people import first_name, locale_of
@@ -121,12 +122,7 @@ def _active_version(ctx: Context, instrument_id: str) -> InstrumentVersion:
         ctx.session.get(InstrumentVersion, row.active_version_id) if row and row.active_version_id else None
     )
     if version is None:
-        known = ", ".join(ctx.session.scalars(select(Instrument.id).order_by(Instrument.id)))
-        raise UsageError(
-            ctx.t._(
-                "I don't know an instrument called %(id)s. Known: %(known)s.", id=instrument_id, known=known
-            )
-        )
+        raise unknown_instrument(ctx, instrument_id)
     return version
 
 
