@@ -1,11 +1,15 @@
 """Database engine and session setup for SQLite and PostgreSQL.
 
 SQLite gets WAL (readers do not block the writer), enforced foreign keys and a busy timeout,
-so several threads or a second process wait for the write lock instead of failing.
+so several threads or a second process wait for the write lock instead of failing; and
+synchronous=FULL, because in WAL mode NORMAL lets a power cut or an OS crash take back transactions
+that had committed, and an answer is acknowledged only once it is durable (PostgreSQL runs with
+synchronous_commit=on for the same reason).
 """
 
 from __future__ import annotations
 
+import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -42,13 +47,35 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # We manage transactions ourselves (BEGIN IMMEDIATE below), see _sqlite_begin.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs["pool_pre_ping"] = True
+        # psycopg's own automatic preparing is off: whenever a connection that holds statements it
+        # prepared rolls back, it deallocates *all* prepared statements, including the ones the
+        # quick answer path prepares itself (storage/driver_sql.py), which then vanish under it.
+        kwargs["connect_args"] = {"prepare_threshold": None}
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _discard_closed_connections(engine)
     return engine
+
+
+def _discard_closed_connections(engine: Engine) -> None:
+    """Hand out no connection the server has closed, without pool_pre_ping's round trip.
+
+    An idle connection has nothing to read unless the server closed it: a killed backend
+    (pg_terminate_backend) or a restarting server sends a FATAL message, then EOF. So a readable
+    socket at checkout means a dead connection, and the pool replaces it (raising
+    DisconnectionError there is SQLAlchemy's documented way to ask for a fresh one). This costs a
+    poll of the socket instead of a `SELECT 1` round trip on every transaction; like the ping, it
+    cannot see a peer that vanished without closing (that only a TCP timeout reveals).
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        if dbapi_connection.closed or select.select([dbapi_connection.fileno()], [], [], 0)[0]:
+            raise DisconnectionError("the database closed this connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -61,7 +88,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -369,7 +369,7 @@ class ProcessedEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
     event_id: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime] = mapped_column(TZDateTime, index=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
 class AuditLog(Base):

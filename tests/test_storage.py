@@ -24,4 +24,5 @@ def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2, "FULL: a commit survives a power cut"
     engine.dispose()
