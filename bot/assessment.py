@@ -17,9 +17,9 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     CompoundSelect,
@@ -87,28 +87,50 @@ class Step:
         return f"bg:{self.background.id}" if self.background else f"item:{self.item.code}"  # type: ignore[union-attr]
 
 
+Steps = tuple[Step, ...]
+
+# The steps of each parsed instrument per role, built once: every answer walks them. Keyed by the
+# instrument object's id, which the entry's reference keeps from being reused.
+_STEPS: dict[tuple[int, str | None], tuple[Instrument, Steps]] = {}
+
+
+def steps_of(instrument: Instrument, role: str | None) -> Steps:
+    """The questions in order: the background questions, then the statements asked of `role`."""
+    found = _STEPS.get((id(instrument), role))
+    if found is not None and found[0] is instrument:
+        return found[1]
+    if len(_STEPS) > 1024:
+        _STEPS.clear()
+    steps = tuple(Step(background=q) for q in instrument.background) + tuple(
+        Step(item=item) for item in instrument.items_for(role)
+    )
+    _STEPS[(id(instrument), role)] = (instrument, steps)
+    return steps
+
+
+class Position(Protocol):
+    """What navigating and rendering read and move of a response: the ORM row on the general path,
+    a plain record on the quick answer path (bot/quick_answer.py), where building an ORM object
+    would cost more than the rest of the rendering."""
+
+    id: int
+    role: str | None
+    cursor: int
+
+
 @dataclass
 class State:
     """A response with everything needed to decide the next step, loaded once per event."""
 
-    response: Response
+    response: Position
     instrument: Instrument
     answers: dict[str, tuple[AnswerKind, int | None]]
     background: dict[str, str]
 
-    _steps: tuple[str | None, list[Step]] | None = field(default=None, init=False, repr=False)
-
     @property
-    def steps(self) -> list[Step]:
-        """The questions in order. Built once per role: an answer asks for them several times, and only
-        the role question can change them while the event is handled."""
-        role = self.response.role
-        if self._steps is None or self._steps[0] != role:
-            steps = [Step(background=q) for q in self.instrument.background] + [
-                Step(item=item) for item in self.instrument.items_for(role)
-            ]
-            self._steps = (role, steps)
-        return self._steps[1]
+    def steps(self) -> Steps:
+        """The questions in order (the role question can change them while an event is handled)."""
+        return steps_of(self.instrument, self.response.role)
 
     def answered(self, step: Step) -> bool:
         if step.background is not None:
@@ -116,7 +138,7 @@ class State:
         assert step.item is not None
         return step.item.code in self.answers
 
-    def next_unanswered(self, steps: list[Step], after: int) -> int | None:
+    def next_unanswered(self, steps: Steps, after: int) -> int | None:
         for i in range(after + 1, len(steps)):
             if not self.answered(steps[i]):
                 return i
@@ -128,17 +150,17 @@ class State:
 
 # Everything a response's state needs besides the response row, in one round trip: its answers,
 # its background answers and its instrument version's checksum (for the parsed-instrument cache).
-# Built once: this runs on every answer, and a prepared statement skips SQLAlchemy's per-call work.
-_STATE_QUERY: CompoundSelect[Any] = union_all(
+# Built once: this runs on every answer (the quick answer path runs it on the driver).
+STATE_QUERY: CompoundSelect[Any] = union_all(
     select(literal("a", String), Answer.item_code, type_coerce(Answer.kind, String), Answer.value).where(
         Answer.response_id == bindparam("response_id")
     ),
     select(literal("b", String), BackgroundAnswer.question_id, BackgroundAnswer.option_id, null()).where(
         BackgroundAnswer.response_id == bindparam("response_id")
     ),
-    select(literal("v", String), InstrumentVersion.checksum, null(), null()).where(
-        InstrumentVersion.id == bindparam("version_id")
-    ),
+    select(literal("v", String), InstrumentVersion.checksum, null(), null())
+    .join(Response, Response.instrument_version_id == InstrumentVersion.id)
+    .where(Response.id == bindparam("response_id")),
 )
 
 
@@ -146,9 +168,7 @@ def load_state(session: Session, response: Response) -> State:
     answers: dict[str, tuple[AnswerKind, int | None]] = {}
     background: dict[str, str] = {}
     digest: str | None = None
-    rows = session.execute(
-        _STATE_QUERY, {"response_id": response.id, "version_id": response.instrument_version_id}
-    )
+    rows = session.execute(STATE_QUERY, {"response_id": response.id})
     for tag, key, kind, value in rows:
         if tag == "a":
             answers[key] = (AnswerKind(kind), value)
@@ -163,16 +183,15 @@ def load_state(session: Session, response: Response) -> State:
 # ---------------------------------------------------------------- rendering questions
 
 
-def _scale_legend(ctx: Context, instrument: Instrument) -> str:
+def _scale_legend(t: Translator, instrument: Instrument) -> str:
     labels = instrument.scale.labels
-    return " · ".join(f"{point} = {pick(labels[point], ctx.locale)}" for point in sorted(labels))
+    return " · ".join(f"{point} = {pick(labels[point], t.locale)}" for point in sorted(labels))
 
 
-def _answer_label(ctx: Context, state: State, step: Step) -> str | None:
-    t = ctx.t
+def _answer_label(t: Translator, state: State, step: Step) -> str | None:
     if step.background is not None:
         option = step.background.option(state.background.get(step.background.id, ""))
-        return pick(option.text, ctx.locale) if option else None
+        return pick(option.text, t.locale) if option else None
     assert step.item is not None
     stored = state.answers.get(step.item.code)
     if stored is None:
@@ -183,11 +202,10 @@ def _answer_label(ctx: Context, state: State, step: Step) -> str | None:
     if kind is AnswerKind.NOT_APPLICABLE:
         return t._("not applicable")
     label = state.instrument.scale.labels.get(value or 0)
-    return f"{value} ({pick(label, ctx.locale)})" if label else str(value)
+    return f"{value} ({pick(label, t.locale)})" if label else str(value)
 
 
-def _heading(ctx: Context, state: State, steps: list[Step], index: int) -> str:
-    t = ctx.t
+def _heading(t: Translator, state: State, steps: Steps, index: int) -> str:
     step = steps[index]
     n_background = len(state.instrument.background)
     if step.background is not None:
@@ -198,33 +216,32 @@ def _heading(ctx: Context, state: State, steps: list[Step], index: int) -> str:
         "Statement %(n)s/%(total)s · %(area)s",
         n=index - n_background + 1,
         total=len(steps) - n_background,
-        area=pick(area.title if area else None, ctx.locale),
+        area=pick(area.title if area else None, t.locale),
     )
 
 
-def question(ctx: Context, state: State, *, note: str = "") -> Reply:
-    """The message for the question at the cursor, with its buttons."""
-    t = ctx.t
+def question(t: Translator, state: State, *, note: str = "") -> Reply:
+    """The message for the question at the cursor, with its buttons, in `t`'s language."""
     steps = state.steps
     index = min(state.response.cursor, len(steps) - 1)
     step = steps[index]
     rid = state.response.id
     lines = [note] if note else []
-    lines.append(_heading(ctx, state, steps, index))
-    current = _answer_label(ctx, state, step)
+    lines.append(_heading(t, state, steps, index))
+    current = _answer_label(t, state, step)
     rows: list[tuple[Choice, ...]] = []
     if step.background is not None:
         q = step.background
-        lines.append(pick(q.text, ctx.locale))
-        options = [Choice(pick(o.text, ctx.locale), f"g:{rid}:{index}:{j}") for j, o in enumerate(q.options)]
+        lines.append(pick(q.text, t.locale))
+        options = [Choice(pick(o.text, t.locale), f"g:{rid}:{index}:{j}") for j, o in enumerate(q.options)]
         # Short rows read well on a phone (and Telegram allows at most 8 buttons a row).
         rows.extend(tuple(options[k : k + 2]) for k in range(0, len(options), 2))
     else:
         item = step.item
         assert item is not None
         scale = state.instrument.scale
-        lines.append(pick(item.text, ctx.locale))
-        lines.append(_scale_legend(ctx, state.instrument))
+        lines.append(pick(item.text, t.locale))
+        lines.append(_scale_legend(t, state.instrument))
         points = [Choice(str(v), f"a:{rid}:{item.code}:{v}") for v in range(1, scale.points + 1)]
         per_row = scale.points if scale.points <= 7 else (scale.points + 1) // 2
         rows.extend(tuple(points[k : k + per_row]) for k in range(0, len(points), per_row))
@@ -243,17 +260,17 @@ def question(ctx: Context, state: State, *, note: str = "") -> Reply:
     return Reply("\n".join(lines), tuple(row for row in rows if row))
 
 
-def answered_echo(ctx: Context, state: State, steps: list[Step], index: int) -> Reply:
+def answered_echo(t: Translator, state: State, steps: Steps, index: int) -> Reply:
     """The answered question as it should now read (the adapter edits the original message)."""
     step = steps[index]
-    text = pick(step.background.text if step.background else step.item.text, ctx.locale)  # type: ignore[union-attr]
-    label = _answer_label(ctx, state, step) or ""
+    text = pick(step.background.text if step.background else step.item.text, t.locale)  # type: ignore[union-attr]
+    label = _answer_label(t, state, step) or ""
     return Reply(
         "\n".join(
             [
-                _heading(ctx, state, steps, index),
+                _heading(t, state, steps, index),
                 text,
-                "→ " + ctx.t._("Your answer: %(answer)s", answer=label),
+                "→ " + t._("Your answer: %(answer)s", answer=label),
             ]
         ),
         edit=True,
@@ -463,7 +480,7 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
                 "First %(n)s background question.", "First %(n)s background questions.", remaining_background
             )
         )
-    return [Reply("\n\n".join(intro)), question(ctx, state)]
+    return [Reply("\n\n".join(intro)), question(ctx.t, state)]
 
 
 def _infer_role(ctx: Context, state: State, unit_id: int | None) -> None:
@@ -484,7 +501,7 @@ def _infer_role(ctx: Context, state: State, unit_id: int | None) -> None:
 def resume(ctx: Context, response: Response) -> list[Reply]:
     ctx.person.current_response_id = response.id
     state = load_state(ctx.session, response)
-    return [question(ctx, state, note=ctx.t._("Welcome back! Here is where you were."))]
+    return [question(ctx.t, state, note=ctx.t._("Welcome back! Here is where you were."))]
 
 
 # ---------------------------------------------------------------- answering
@@ -531,7 +548,7 @@ _UPSERT_COLUMNS = {
 }
 
 
-def _upsert(table: str, dialect: str) -> Insert:
+def upsert_statement(table: str, dialect: str) -> Insert:
     """INSERT ... ON CONFLICT (unique key) DO UPDATE, so a repeated answer replaces, never doubles."""
     cache_key = (table, dialect)
     if cache_key not in _UPSERTS:
@@ -554,7 +571,7 @@ def _upsert_answer(ctx: Context, response_id: int, code: str, kind: AnswerKind, 
         "value": value,
         "answered_at": ctx.now,
     }
-    ctx.session.execute(_upsert("answer", ctx.session.get_bind().dialect.name), values)
+    ctx.session.execute(upsert_statement("answer", ctx.session.get_bind().dialect.name), values)
 
 
 def _store_background(ctx: Context, state: State, question_id: str, option_id: str) -> None:
@@ -564,7 +581,7 @@ def _store_background(ctx: Context, state: State, question_id: str, option_id: s
         "option_id": option_id,
         "answered_at": ctx.now,
     }
-    ctx.session.execute(_upsert("background_answer", ctx.session.get_bind().dialect.name), values)
+    ctx.session.execute(upsert_statement("background_answer", ctx.session.get_bind().dialect.name), values)
     state.background[question_id] = option_id
     if question_id == state.instrument.role_question:
         state.response.role = option_id
@@ -595,18 +612,21 @@ def record(
             state.answers[step.item.code] = answer
     if not at_cursor:
         # An earlier question's button: the answer changes, the flow does not move twice.
-        return [] if unchanged else [answered_echo(ctx, state, steps, step_index)]
-    echo = answered_echo(ctx, state, steps, step_index)
+        return [] if unchanged else [answered_echo(ctx.t, state, steps, step_index)]
+    echo = answered_echo(ctx.t, state, steps, step_index)
     steps = state.steps  # the role question may have changed which statements follow
     next_index = state.next_unanswered(steps, step_index)
     if next_index is None:
         return [echo, *complete(ctx, state)]
     response.cursor = next_index
-    return [echo, question(ctx, state)]
+    return [echo, question(ctx.t, state)]
 
 
 def complete(ctx: Context, state: State) -> list[Reply]:
     response = state.response
+    # Completing is the general path's alone (the quick path declines the last answer), so this is
+    # the ORM row and its changes are flushed with the event.
+    assert isinstance(response, Response)
     response.status = ResponseStatus.COMPLETED
     response.completed_at = ctx.now
     response.cursor = len(state.steps)
@@ -656,7 +676,7 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
     state = load_state(ctx.session, response)
     steps = state.steps
     index = next((i for i, s in enumerate(steps) if s.item and s.item.code == args[1]), None)
-    answer = _parse_value(state.instrument, args[2])
+    answer = parse_value(state.instrument, args[2])
     if index is None or answer is None:
         return [invalid_button(ctx)]
     if response.status is not ResponseStatus.IN_PROGRESS:
@@ -665,7 +685,7 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
     return record(ctx, state, index, answer)
 
 
-def _parse_value(instrument: Instrument, raw: str) -> tuple[AnswerKind, int | None] | None:
+def parse_value(instrument: Instrument, raw: str) -> tuple[AnswerKind, int | None] | None:
     scale = instrument.scale
     if raw == "s" and scale.allow_skip:
         return (AnswerKind.SKIP, None)
@@ -724,9 +744,9 @@ def on_back(ctx: Context, args: list[str]) -> list[Reply]:
 
 def go_back(ctx: Context, state: State) -> list[Reply]:
     if state.response.cursor <= 0:
-        return [question(ctx, state, note=ctx.t._("This is the first question."))]
+        return [question(ctx.t, state, note=ctx.t._("This is the first question."))]
     state.response.cursor -= 1
-    return [question(ctx, state)]
+    return [question(ctx.t, state)]
 
 
 def on_resume(ctx: Context, args: list[str]) -> list[Reply]:
@@ -758,7 +778,7 @@ def on_text(ctx: Context, response: Response, text: str) -> list[Reply]:
             chosen = chosen // 2 if chosen is not None else None
         if chosen is None:
             hint = ctx.t._("Please choose one of the options: press a button or type its number.")
-            return [question(ctx, state, note=hint)]
+            return [question(ctx.t, state, note=hint)]
         return record(ctx, state, index, options[chosen].id)
     assert step.item is not None
     scale = state.instrument.scale
@@ -777,7 +797,7 @@ def on_text(ctx: Context, response: Response, text: str) -> list[Reply]:
             "You can also write skip, back or help.",
             max=scale.points,
         )
-        return [question(ctx, state, note=hint)]
+        return [question(ctx.t, state, note=hint)]
     replies = record(ctx, state, index, answer)
     # A typed answer leaves the question message as it was, so there is nothing to edit.
     return [r for r in replies if not r.edit]

@@ -114,6 +114,12 @@ def _parse_cached(version: InstrumentVersion) -> Instrument:
     return _parsed[key]
 
 
+def parsed(version_id: int, checksum: str) -> Instrument | None:
+    """The version's parsed instrument if it is already in memory (the quick answer path reads
+    nothing more than this, and leaves a cold cache to `load`)."""
+    return _parsed.get((version_id, checksum))
+
+
 def load(session: Session, version_id: int, *, checksum: str | None = None) -> Instrument:
     """The parsed instrument of a version; on the answer path this reads only the checksum (or is
     given it by a caller that read it along with other rows, saving a round trip)."""
@@ -122,7 +128,7 @@ def load(session: Session, version_id: int, *, checksum: str | None = None) -> I
     )
     if digest is None:
         raise LookupError(f"no instrument version {version_id}")
-    cached = _parsed.get((version_id, digest))
+    cached = parsed(version_id, digest)
     if cached is not None:
         return cached
     version = session.get(InstrumentVersion, version_id)

@@ -2,8 +2,12 @@
 
 Contract: `Engine.handle(incoming) -> list[Reply]`. The database transaction commits before the
 replies are returned, so whatever the person is told has been stored. A platform event id is
-recorded in the same transaction; a re-delivered event (or a double-clicked button carrying the
-same id) finds it and changes nothing.
+recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a double-clicked
+button carrying the same id) finds it and changes nothing.
+
+A press of a scale button on the statement the person is at, most of all events, first takes the
+quick path (bot/quick_answer.py): the same checks and writes in two batches of statements run on
+the database driver. Everything else, and whatever the quick path declines, is routed here.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from types import ModuleType
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import ReturningInsert
 
-from bot import assessment, home, notices
+from bot import assessment, deliveries, home, notices, quick_answer
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
@@ -30,8 +33,7 @@ from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
 from bot.people import identify, locale_of
 from bot.permissions import may_use
-from storage.db import upsert_insert
-from storage.models import AuditLog, Base, ProcessedEvent
+from storage.models import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,6 @@ MAX_TEXT_CHARS = 64 * 1024
 GREETINGS = frozenset({"hi", "hello", "hey", "hej", "hejsan", "hallå", "tjena", "tja"})
 
 
-_RECORD_EVENT: dict[str, ReturningInsert[tuple[int]]] = {}
-
-
-def _record_event(dialect: str) -> ReturningInsert[tuple[int]]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect: it runs on every event."""
-    if dialect not in _RECORD_EVENT:
-        insert = upsert_insert(dialect)
-        table = Base.metadata.tables[ProcessedEvent.__tablename__]
-        _RECORD_EVENT[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return _RECORD_EVENT[dialect]
-
-
 def _drop_pending(ctx: Context) -> None:
     """Forget a waiting prompt. Only assigned when there is one: assigning even None marks the person
     changed, and every later query of the event would then flush first (three flushes per answer)."""
@@ -84,8 +74,11 @@ class Engine:
         clock: Clock | None = None,
         features: Iterable[str] = FEATURES,
         flood: FloodGuard | None = None,
+        quick_answers: bool = True,
     ) -> None:
         self.sessions = sessions
+        # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
+        self.quick_answers = quick_answers
         self.config = config or Config()
         self.flood = flood or FloodGuard(
             burst=self.config.flood_burst, per_second=self.config.flood_per_minute / 60
@@ -114,6 +107,9 @@ class Engine:
         if verdict is Verdict.REFUSE_QUIETLY:
             return []
         try:
+            quick = self._quick(incoming)
+            if quick is not None:
+                return quick
             with self.sessions() as session, session.begin():
                 return self._handle(session, incoming)
         except (OperationalError, DBAPIError) as exc:
@@ -123,9 +119,15 @@ class Engine:
             log.exception("unexpected error while handling an event from %s", incoming.platform)
             return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
 
+    def _quick(self, incoming: Incoming) -> list[Reply] | None:
+        if not self.quick_answers:
+            return None
+        database = self.sessions.kw["bind"]
+        return quick_answer.handle(database, incoming, self.clock.now(), self.config.default_locale)
+
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
-        if incoming.event_id and not self._first_delivery(session, incoming, now):
+        if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         if not incoming.is_private:
@@ -155,14 +157,6 @@ class Engine:
             config=self.config,
             engine=self,
         )
-
-    def _first_delivery(self, session: Session, incoming: Incoming, now: datetime) -> bool:
-        """Record the event id; False if it was recorded before (a re-delivery)."""
-        result = session.execute(
-            _record_event(session.get_bind().dialect.name),
-            {"platform": incoming.platform, "event_id": incoming.event_id, "at": now},
-        )
-        return result.scalar() is not None
 
     # ------------------------------------------------------------ routing
 

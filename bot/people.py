@@ -75,6 +75,19 @@ def identify(session: Session, incoming: Incoming, now: datetime, default_locale
     return person
 
 
+def identify_changes_nothing(
+    incoming: Incoming, *, locale_hint: str | None, address: str | None, display_name: str
+) -> bool:
+    """Whether `identify` would leave a known person and identity as they are (the quick answer path
+    reads these three columns and leaves any change to `identify`). Kept beside it to stay in step."""
+    hint = _locale_hint(incoming)
+    if hint and locale_hint != hint:
+        return False
+    if incoming.address and incoming.is_private and address != incoming.address:
+        return False
+    return not (incoming.display_name and not display_name)
+
+
 def _display_name(incoming: Incoming) -> str:
     """The platform's name for the person, as text that fits its column: names are user-controlled,
     and a NUL or an over-long name would otherwise fail the insert on PostgreSQL."""

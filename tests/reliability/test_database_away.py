@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.engine import Engine
@@ -94,28 +94,51 @@ def test_connection_killed_while_storing_an_answer_asks_to_try_again_and_the_ret
     anna = Conversation(engine, "anna", platform="telegram", display_name="Anna Svensson")
     _start(anna)
     anna.click("5")
+    # The server kills the connection in the middle of storing the next answer: a trigger on the
+    # answer table terminates its own backend, the first time only (a sequence survives rollbacks).
+    with db.begin() as conn:
+        conn.execute(text("CREATE SEQUENCE answers_seen"))
+        conn.execute(
+            text(
+                """
+                CREATE FUNCTION kill_while_storing() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF nextval('answers_seen') = 1 THEN
+                        PERFORM pg_terminate_backend(pg_backend_pid());
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER kill_while_storing BEFORE INSERT ON answer"
+                " FOR EACH ROW EXECUTE FUNCTION kill_while_storing()"
+            )
+        )
+    try:
+        payload = anna.button("4")
+        replies = anna.press(payload)
+        assert TRY_AGAIN in texts(replies)
+        assert _answers(runtime) == 1, "nothing of the interrupted event was stored"
 
-    killed: list[int] = []
-
-    @event.listens_for(db, "before_cursor_execute")
-    def kill_mid_transaction(conn, _cursor, statement, _params, _context, _many) -> None:
-        if statement.startswith("INSERT INTO answer") and not killed:
-            pid = conn.connection.dbapi_connection.info.backend_pid
-            killed.append(_terminate(admin, "pid = :pid", pid=pid))
-
-    payload = anna.button("4")
-    replies = anna.press(payload)
-    assert killed == [1]
-    assert TRY_AGAIN in texts(replies)
-    assert _answers(runtime) == 1, "nothing of the interrupted event was stored"
-
-    replies = anna.press(payload)  # the person presses again, as asked
-    assert "Statement 3/24" in texts(replies)
-    assert _answers(runtime) == 2
-    replies = anna.press(payload)  # and once more: a double click changes nothing
-    assert replies == []
-    assert _answers(runtime) == 2
-    db.dispose()
+        replies = anna.press(payload)  # the person presses again, as asked
+        assert "Statement 3/24" in texts(replies)
+        assert _answers(runtime) == 2
+        replies = anna.press(payload)  # and once more: a double click changes nothing
+        assert replies == []
+        assert _answers(runtime) == 2
+        with db.connect() as conn:
+            assert conn.execute(text("SELECT last_value FROM answers_seen")).scalar() == 2, (
+                "the answer was attempted once, killed, and stored by the second press"
+            )
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER kill_while_storing ON answer"))
+            conn.execute(text("DROP FUNCTION kill_while_storing()"))
+            conn.execute(text("DROP SEQUENCE answers_seen"))
+        db.dispose()
 
 
 def test_database_unreachable_for_a_while_the_bot_apologises_keeps_running_and_recovers(

@@ -1,0 +1,132 @@
+"""The quick path of a scale-button answer (bot/quick_answer.py) says and stores exactly what the
+general path does, handles the ordinary answer by itself, and leaves everything else alone."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot import quick_answer
+from bot.engine import Engine
+from bot.messages import Incoming, Reply
+from bot.runtime import Runtime
+from storage.models import Answer, Identity, Response
+from tests.harness import Conversation, texts
+from tests.test_answering import LIBRARY, count_answers, current_code, start_library
+
+
+def _engine(runtime: Runtime, *, quick: bool) -> Engine:
+    return Engine(runtime.sessions, config=runtime.config, clock=runtime.clock, quick_answers=quick)
+
+
+def _transcript(replies: list[Reply]) -> list[tuple[str, list[str], bool]]:
+    """What a person sees, with the response id in button payloads written as R (it differs)."""
+    return [
+        (r.text, [re.sub(r"^(\w):\d+", r"\1:R", c.payload) for c in r.flat_choices], r.edit) for r in replies
+    ]
+
+
+def _stored(runtime: Runtime, user_id: str) -> list[tuple[str, str, int | None]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Answer.item_code, Answer.kind, Answer.value)
+            .join(Response, Response.id == Answer.response_id)
+            .join(Identity, Identity.person_id == Response.person_id)
+            .where(Identity.platform_user_id == user_id)
+            .order_by(Answer.item_code)
+        ).all()
+    return [(code, kind.value, value) for code, kind, value in rows]
+
+
+def _take_with_detours(person: Conversation) -> None:
+    """Answer everything by buttons: skip statement 3, go back to it, double-click one, finish."""
+    start_library(person)
+    for n in range(24):
+        if n == 2:
+            person.click("Skip")
+            person.click("Back")
+        payload = person.button(str(1 + n % 7))
+        person.press(payload)
+        if n == 5:
+            person.press(payload)  # a double click
+
+
+def test_anna_is_told_and_stored_the_same_whichever_path_takes_her_answers(runtime: Runtime) -> None:
+    quick = Conversation(_engine(runtime, quick=True), "quick", display_name="Anna")
+    general = Conversation(_engine(runtime, quick=False), "general", display_name="Anna")
+    _take_with_detours(quick)
+    _take_with_detours(general)
+    assert "Done! Thank you" in texts(quick.history)
+    assert _transcript(quick.history) == _transcript(general.history)
+    assert _stored(runtime, "quick") == _stored(runtime, "general")
+    assert len(_stored(runtime, "quick")) == 24
+
+
+def _answer_event(person: Conversation, value: str, event_id: str, **changes: object) -> Incoming:
+    fields: dict[str, object] = {
+        "platform": person.platform,
+        "user_id": person.user_id,
+        "action": person.button(value),
+        "event_id": event_id,
+        "display_name": person.display_name,
+        "locale_hint": person.locale_hint,
+    }
+    return Incoming(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_an_ordinary_answer_is_stored_by_the_quick_path_alone_and_a_redelivery_changes_nothing(
+    runtime: Runtime,
+) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna")
+    start_library(anna)
+    code = current_code(anna)
+    event = _answer_event(anna, "6", "the-one")
+    replies = quick_answer.handle(runtime.db, event, runtime.clock.now(), "en")
+    assert replies is not None
+    assert "→ Your answer: 6" in replies[0].text
+    assert replies[0].edit
+    assert "Statement 2/24" in replies[1].text
+    assert count_answers(runtime) == 1
+    assert quick_answer.handle(runtime.db, event, runtime.clock.now(), "en") == []
+    assert runtime.engine.handle(event) == []
+    assert count_answers(runtime) == 1
+    with runtime.sessions() as session:
+        assert session.scalar(select(Response.cursor)) == 5
+        assert session.scalar(select(Answer.item_code)) == code
+
+
+def test_the_quick_path_declines_what_it_does_not_handle_and_writes_nothing(runtime: Runtime) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna")
+    start_library(anna)
+    now = runtime.clock.now()
+
+    def declined(event: Incoming) -> bool:
+        return quick_answer.handle(runtime.db, event, now, "en") is None
+
+    assert declined(_answer_event(anna, "3", "group", is_private=False))
+    assert declined(_answer_event(anna, "3", "stranger", user_id="bo"))  # first contact: identify
+    assert declined(_answer_event(anna, "3", "renamed", locale_hint="sv"))  # identify updates her
+    forged = _answer_event(anna, "3", "forged")
+    assert declined(Incoming(**{**forged.__dict__, "action": forged.action.replace(":3", ":9")}))  # type: ignore[union-attr]
+    anna.click("4")
+    earlier = anna.history[-3].flat_choices  # statement 1's buttons, still on screen
+    assert declined(_answer_event(anna, "2", "earlier", action=earlier[1].payload))
+    assert count_answers(runtime) == 1, "only the answer through the engine was stored"
+    # And through the engine, each declined case is handled as before: the earlier question changes.
+    replies = anna.press(earlier[1].payload)
+    assert "→ Your answer: 2" in texts(replies)
+
+
+def test_the_last_answer_goes_the_general_way_and_completes_the_response(runtime: Runtime) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna")
+    anna.say("assess")
+    anna.click(LIBRARY)
+    for _ in range(4):
+        anna.press(anna.choices()[0].payload)
+    for _ in range(23):
+        anna.click("5")
+    last = _answer_event(anna, "5", "last")
+    assert quick_answer.handle(runtime.db, last, runtime.clock.now(), "en") is None
+    assert "Done! Thank you, Anna." in texts(runtime.engine.handle(last))
+    assert count_answers(runtime) == 24
