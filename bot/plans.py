@@ -375,6 +375,9 @@ def plan_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     options = _options(ctx, unit, rest[1:])
     assert results is not None
     plan = _ensure_plan(ctx, unit, results.round_id)
+    already = _already_planned(ctx, plan, found[n - 1].text)
+    if already is not None:
+        return already
     item = _new_item(ctx, plan, found[n - 1].text, options, area_id=found[n - 1].area_id)
     return _added(ctx, item, options.owner)
 
@@ -388,8 +391,20 @@ def plan_add(ctx: Context, args: list[str]) -> list[Reply]:
         )
     options = _options(ctx, unit, rest[1:])
     plan = _ensure_plan(ctx, unit, None)
-    item = _new_item(ctx, plan, rest[0].strip()[:1000], options, area_id=None)
+    text = rest[0].strip()[:1000]
+    already = _already_planned(ctx, plan, text)
+    if already is not None:
+        return already
+    item = _new_item(ctx, plan, text, options, area_id=None)
     return _added(ctx, item, options.owner)
+
+
+def _already_planned(ctx: Context, plan: ActionPlan, text: str) -> list[Reply] | None:
+    """The same action twice (a command sent again, or adopted by two people) is one item."""
+    existing = ctx.session.scalar(select(PlanItem).where(PlanItem.plan_id == plan.id, PlanItem.text == text))
+    if existing is None:
+        return None
+    return [Reply(ctx.t._("That action is already in the plan: %(action)s", action=text))]
 
 
 def _new_item(
