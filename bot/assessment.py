@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot import catalogue, feedback
+from bot import catalogue, feedback, publication_store
 from bot.commands import Audience, Context, Registry
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
@@ -646,6 +646,9 @@ def complete(ctx: Context, state: State) -> list[Reply]:
             # Detach the answers from the person for good; only "completed" stays (for reminders).
             detach(ctx.session, response, ctx.now)
     ctx.session.flush()
+    if response.round_id is not None and response.unit_id is not None:
+        # If this response filled a step of its unit, the unit's report moves now: keep it.
+        publication_store.publish(ctx.session, response.round_id, response.unit_id, ctx.now)
     return replies
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -304,6 +305,41 @@ class BackgroundAnswer(Base):
     question_id: Mapped[str] = mapped_column(String(40))
     option_id: Mapped[str] = mapped_column(String(40))
     answered_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class UnitPublication(Base):
+    """What a unit's report in a round shows after its first published responses, kept when a step
+    of responses fills (bot/publication_store.py). A shortcut, never the truth: a report uses it only
+    while `published_response` still lists the unit's first completed responses in completion order,
+    and otherwise computes the same from the answers."""
+
+    __tablename__ = "unit_publication"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True)
+    instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_version.id"))
+    # bot.publication.Publication as JSON (its threshold and how many responses it is made from too).
+    state: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class PublishedResponse(Base):
+    """The responses a unit publication was made from, by position in completion order (from 1)."""
+
+    __tablename__ = "published_response"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["round_id", "unit_id"],
+            ["unit_publication.round_id", "unit_publication.unit_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    round_id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A deleted response takes its row along, which is how its unit's publication stops matching.
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)
 
 
 class ActionPlan(Base):

@@ -4,8 +4,8 @@ Each event records its id; the index on `at` made that insert update one more B-
 written per commit on SQLite, on the busiest path of all) for a query nobody runs. Should old event
 ids ever be pruned, the ids grow with time, so walking the primary key from the start finds them.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-23 12:30:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,231 @@
+"""What a unit's report may show, built one step at a time: anonymity rules 1-3 as a fold.
+
+The rules (stated in bot/reports.py) publish results in steps of `threshold` responses in completion
+order, and let a figure move only when it grew by 0 or by at least the threshold since it was last
+shown. Whether a figure is shown after step k depends only on what was shown before and on step k's
+own sums, so the published result after step k is a function of the published result after step k-1
+and of step k alone. `Publication` is that state: per figure, the running sums and the sums it shows.
+
+It is built from the answers by adding every step in turn (bot/step_sums.py makes a step's sums),
+and kept in the database when a step fills (bot/publication_store.py), so that a report reads the
+kept state instead of adding every step again and a new step adds only itself. Nothing here touches
+the database: it is plain arithmetic on sums, the same whichever way the steps arrive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+NO_ANSWER = "-"  # the group of respondents who did not answer a background question (or have no role)
+
+Sums = list[float]  # a figure's count first, then its sums (e.g. count, sum, sum of squares, ...)
+
+
+def may_move(count: float, shown_count: float | None, threshold: int) -> bool:
+    """Rules 1 and 2 for one figure: shown when it counts at least `threshold` respondents and grew
+    by 0 or by at least `threshold` since it was last shown. Checking against the last shown count
+    is enough: counts never shrink, so anything shown earlier differs by at least as much."""
+    if count < threshold:
+        return False
+    if shown_count is None:
+        return True
+    grown = count - shown_count
+    return grown == 0 or grown >= threshold
+
+
+def _added(sums: Sequence[float], more: Sequence[float]) -> Sums:
+    return [a + b for a, b in zip(sums, more, strict=True)]
+
+
+@dataclass
+class Figure:
+    """A statement or an area: its running sums and the sums of the last step it was shown at
+    (its "last safe value", which it keeps showing while it may not move)."""
+
+    sums: Sums
+    shown: Sums | None = None
+
+    def add(self, step: Sequence[float], threshold: int) -> None:
+        # A figure absent from a step needs no call: with nothing added it either stays hidden or
+        # shows the sums it already shows.
+        self.sums = _added(self.sums, step)
+        if may_move(self.sums[0], self.shown[0] if self.shown else None, threshold):
+            self.shown = list(self.sums)
+
+    def dump(self) -> list[Any]:
+        # Most figures show their latest sums: kept once (the report reads this on every call).
+        return [self.sums] if self.shown == self.sums else [self.sums, self.shown]
+
+    @classmethod
+    def load(cls, data: Sequence[Any]) -> Figure:
+        return cls(data[0], data[1] if len(data) > 1 else data[0])
+
+
+@dataclass
+class GroupFigure:
+    """One group's figure for one area, inside a split: rule 2 over the steps at which the split
+    was shown, and what it showed at the last of them (None: hidden there)."""
+
+    sums: Sums
+    shown_count: float | None = None
+    at_split: Sums | None = None
+
+    def settle(self, threshold: int) -> None:
+        """The split is shown at this step: the figure is shown with it or hidden."""
+        if may_move(self.sums[0], self.shown_count, threshold):
+            self.shown_count = self.sums[0]
+            self.at_split = list(self.sums)
+        else:
+            self.at_split = None
+
+    def dump(self) -> list[Any]:
+        return [self.sums, self.shown_count, self.at_split]
+
+    @classmethod
+    def load(cls, data: Sequence[Any]) -> GroupFigure:
+        return cls(data[0], data[1], data[2])
+
+
+@dataclass
+class Partition:
+    """A split of the respondents into groups (by role, or by a background question's options) and
+    each group's area figures. Rule 3: the split is shown at a step only when every group, "no
+    answer" included, is empty or at least the threshold, at least two are not empty, and every
+    group grew by 0 or by at least the threshold since the split was last shown. A split that may
+    not move keeps what it showed then."""
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    shown_sizes: dict[str, int] | None = None
+    cells: dict[tuple[str, str], GroupFigure] = field(default_factory=dict)
+
+    def add(
+        self, sizes: Mapping[str, int], cells: Mapping[tuple[str, str], Sequence[float]], threshold: int
+    ) -> None:
+        for group, n in sizes.items():
+            self.sizes[group] = self.sizes.get(group, 0) + n
+        for key, step in cells.items():
+            cell = self.cells.get(key)
+            if cell is None:
+                self.cells[key] = GroupFigure(list(step))
+            else:
+                cell.sums = _added(cell.sums, step)
+        if self._may_show(threshold):
+            self.shown_sizes = dict(self.sizes)
+            for cell in self.cells.values():
+                cell.settle(threshold)
+
+    def _may_show(self, threshold: int) -> bool:
+        counts = self.sizes.values()
+        if sum(1 for c in counts if c > 0) < 2 or any(0 < c < threshold for c in counts):
+            return False
+        if self.shown_sizes is None:
+            return True
+        return all(not 0 < n - self.shown_sizes.get(g, 0) < threshold for g, n in self.sizes.items())
+
+    def shown_groups(self) -> Iterable[tuple[str, int, dict[str, Sums]]]:
+        """(group, respondents, {area: sums}) as last shown; "no answer" is never shown itself."""
+        if self.shown_sizes is None:
+            return
+        for group, n in self.shown_sizes.items():
+            if group == NO_ANSWER or n == 0:
+                continue
+            areas = {
+                area: cell.at_split
+                for (g, area), cell in self.cells.items()
+                if g == group and cell.at_split is not None
+            }
+            yield group, n, areas
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "sizes": self.sizes,
+            "shown": self.shown_sizes,
+            "cells": [[g, a, *cell.dump()] for (g, a), cell in self.cells.items()],
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> Partition:
+        cells = {(c[0], c[1]): GroupFigure.load(c[2:]) for c in data["cells"]}
+        return cls(dict(data["sizes"]), data["shown"], cells)
+
+
+@dataclass
+class StepSums:
+    """The sums of one step's `threshold` responses (made by bot/step_sums.py)."""
+
+    # Statement -> value answers, their sum and sum of squares, the count per scale point, skipped,
+    # "not applicable".
+    statements: dict[str, Sums] = field(default_factory=dict)
+    # Area -> respondents with a value in it, the sum and the sum of squares of their means.
+    areas: dict[str, Sums] = field(default_factory=dict)
+    role_sizes: dict[str, int] = field(default_factory=dict)  # role (NO_ANSWER: none) -> respondents
+    role_areas: dict[tuple[str, str], Sums] = field(default_factory=dict)  # (role, area) -> as areas
+    option_sizes: dict[tuple[str, str], int] = field(default_factory=dict)  # (question, option) -> n
+    option_areas: dict[tuple[str, str, str], Sums] = field(default_factory=dict)  # (q, option, area)
+
+
+@dataclass
+class Publication:
+    """Everything a unit's report in a round may show after its first `published` responses."""
+
+    threshold: int
+    published: int = 0
+    statements: dict[str, Figure] = field(default_factory=dict)
+    areas: dict[str, Figure] = field(default_factory=dict)
+    roles: Partition = field(default_factory=Partition)
+    # One split per background question (other than the role question), by question id.
+    splits: dict[str, Partition] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, threshold: int, split_questions: Iterable[str]) -> Publication:
+        return cls(threshold, splits={q: Partition() for q in split_questions})
+
+    @property
+    def steps(self) -> int:
+        return self.published // self.threshold
+
+    def add_step(self, step: StepSums) -> None:
+        threshold = self.threshold
+        for figures, sums in ((self.statements, step.statements), (self.areas, step.areas)):
+            for key, values in sums.items():
+                figure = figures.get(key)
+                if figure is None:
+                    # Integer zeros: a statement's sums stay integers (and short in JSON).
+                    figure = figures[key] = Figure([0] * len(values))
+                figure.add(values, threshold)
+        self.roles.add(step.role_sizes, step.role_areas, threshold)
+        for question, split in self.splits.items():
+            sizes = {o: n for (q, o), n in step.option_sizes.items() if q == question}
+            # Respondents without an answer to the question are a group of their own (rule 3).
+            sizes[NO_ANSWER] = threshold - sum(sizes.values())
+            cells = {(o, a): s for (q, o, a), s in step.option_areas.items() if q == question}
+            split.add(sizes, cells, threshold)
+        self.published += threshold
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "threshold": self.threshold,
+                "published": self.published,
+                "statements": {k: f.dump() for k, f in self.statements.items()},
+                "areas": {k: f.dump() for k, f in self.areas.items()},
+                "roles": self.roles.dump(),
+                "splits": {q: s.dump() for q, s in self.splits.items()},
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Publication:
+        data = json.loads(text)
+        return cls(
+            data["threshold"],
+            data["published"],
+            {k: Figure.load(v) for k, v in data["statements"].items()},
+            {k: Figure.load(v) for k, v in data["areas"].items()},
+            Partition.load(data["roles"]),
+            {q: Partition.load(v) for q, v in data["splits"].items()},
+        )
