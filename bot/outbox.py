@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -168,30 +169,37 @@ Outcome = tuple[Claimed, BaseException | None]
 class _Outcomes:
     """Outcomes of sends as they finish, put from any thread, taken by the dispatcher in groups.
 
-    `put` wakes the dispatcher only when the number it waits for is reached, not at every outcome.
+    `put` wakes the dispatcher only while it waits for a first outcome. Waking a thread is dear
+    on a busy machine: the waker, holding the interpreter lock, may be preempted by the woken
+    thread, which then waits for that lock. So the wait for the others is a plain sleep.
     """
 
     def __init__(self) -> None:
         self._items: list[Outcome] = []
         self._ready = threading.Condition(threading.Lock())
-        self._want = 1
+        self._waiting = False
 
     def put(self, row: Claimed, error: BaseException | None) -> None:
         with self._ready:
             self._items.append((row, error))
-            if len(self._items) == self._want:
+            if self._waiting:
+                self._waiting = False
                 self._ready.notify()
 
     def take(self, enough: int, linger: float, timeout: float) -> list[Outcome]:
-        """Wait up to `timeout` for an outcome, then up to `linger` more for `enough`; take them all."""
+        """Wait up to `timeout` for an outcome; unless `enough` are in, sleep `linger` more; take all."""
         with self._ready:
-            self._want = 1
-            if not self._ready.wait_for(lambda: self._items, timeout):
+            if not self._items:
+                self._waiting = True
+                self._ready.wait_for(lambda: self._items, timeout)
+                self._waiting = False
+            if not self._items:
                 return []
-            if len(self._items) < enough and linger > 0:
-                self._want = enough
-                self._ready.wait_for(lambda: len(self._items) >= enough, linger)
-            self._want = 0
+            if len(self._items) >= enough:
+                taken, self._items = self._items, []
+                return taken
+        time.sleep(linger)
+        with self._ready:
             taken, self._items = self._items, []
             return taken
 
