@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -47,14 +49,15 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
+from adapters.telegram_request import AiohttpRequest
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
 from bot.log_redaction import hide_secrets
-from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Undeliverable
+from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,17 @@ MENU_COMMANDS = ("start", "assess", "results", "help", "language", "mydata")
 MENU_LANGUAGES = ("sv",)  # plus the default menu, in English
 PER_CHAT_INTERVAL = timedelta(seconds=1)
 SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
+RATE_MARGIN = 0.04  # of the overall limit, left unused (see rate_limiter)
+CONNECTIONS = 256  # kept-alive connections to the Bot API at most (python-telegram-bot's default)
 RETRIES = 3
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 T = TypeVar("T")
+
+# python-telegram-bot advises its typed method over do_api_request for a method it has; we use
+# do_api_request for sendMessage on purpose (Delivery.text).
+warnings.filterwarnings("ignore", r"Please use 'Bot\.sendMessage'", PTBUserWarning)
 AppType = Application[Any, Any, Any, Any, Any, Any]
 
 
@@ -123,6 +132,14 @@ def keyboard(rows: Sequence[Sequence[Choice]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(markup) if markup else None
 
 
+@functools.lru_cache(maxsize=1024)
+def keyboard_json(rows: tuple[tuple[Choice, ...], ...]) -> str | None:
+    """`keyboard` as the JSON Telegram takes, made once per distinct keyboard (a reminder's or a
+    question's is sent to many people; building and serialising it was a tenth of a send's CPU)."""
+    markup = keyboard(rows)
+    return json.dumps(markup.to_dict()) if markup else None  # as python-telegram-bot encodes it
+
+
 def retry_seconds(error: RetryAfter) -> float:
     """`RetryAfter.retry_after` is an int today and a timedelta in later PTB versions."""
     with warnings.catch_warnings():
@@ -169,6 +186,14 @@ class Delivery:
         self.sent += 1
         return result
 
+    async def text(self, text: str, markup: str | None = None) -> None:
+        """sendMessage, without turning Telegram's answer into a `Message` we would not read: that
+        parsing was a fifth of the event loop's CPU per outbox message (python-telegram-bot's
+        `send_message` always does it; `do_api_request` with no return type does not)."""
+        await self.bot.do_api_request(
+            "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
+        )
+
     async def replies(self, replies: Sequence[Reply], pressed: Message | None = None) -> None:
         for reply in replies:
             if reply.edit and pressed is not None and await self.edit(pressed, reply):
@@ -199,15 +224,12 @@ class Delivery:
 
     async def send(self, reply: Reply) -> None:
         parts = split_text(reply.text)
-        markup = keyboard(reply.choices)
-        media_markup = markup if not parts else None
+        # The keyboard goes with the last text part, or with the media when there is no text.
+        markup = keyboard_json(reply.choices) if parts else None
+        media_markup = keyboard(reply.choices) if not parts and (reply.image or reply.file) else None
         for n, part in enumerate(parts):
             last = n == len(parts) - 1
-            await self._call(
-                lambda part=part, last=last: self.bot.send_message(  # type: ignore[misc]
-                    self.chat_id, part, reply_markup=markup if last else None
-                )
-            )
+            await self._call(lambda part=part, last=last: self.text(part, markup if last else None))  # type: ignore[misc]
         if reply.image is not None:
             image = reply.image
             caption, extra = _caption(image.caption)
@@ -221,7 +243,7 @@ class Delivery:
                 )
             )
             for part in extra:
-                await self._call(lambda part=part: self.bot.send_message(self.chat_id, part))  # type: ignore[misc]
+                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
         if reply.file is not None:
             file = reply.file
             caption, extra = _caption(file.caption)
@@ -235,7 +257,7 @@ class Delivery:
                 )
             )
             for part in extra:
-                await self._call(lambda part=part: self.bot.send_message(self.chat_id, part))  # type: ignore[misc]
+                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
 
 
 def _caption(text: str) -> tuple[str | None, list[str]]:
@@ -436,7 +458,9 @@ class TelegramAdapter:
 
 
 class TelegramSender:
-    """The outbox `Sender`: blocking `send` from the dispatcher thread, run on the bot's event loop."""
+    """The outbox's `ConcurrentSender`: the dispatcher thread hands messages over with `start`, they
+    are sent on the bot's event loop (as many at once as it hands over), and each outcome is
+    reported back through the message's `done`. `send` is the blocking form for one message."""
 
     platform = PLATFORM
 
@@ -446,6 +470,7 @@ class TelegramSender:
         self._bound: tuple[Bot, asyncio.AbstractEventLoop] | None = None
         self._free_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def bind(self, bot: Bot, loop: asyncio.AbstractEventLoop) -> None:
         self._bound = (bot, loop)
@@ -459,21 +484,64 @@ class TelegramSender:
         return self._bound is not None
 
     def send(self, address: Address, replies: Sequence[Reply]) -> None:
+        """One message, waited for."""
+        outcome: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def done(error: BaseException | None) -> None:
+            if error is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(error)
+
+        self.start([Sending(address, replies, done)])
+        outcome.result(SEND_TIMEOUT + 5)  # the send itself gives up after SEND_TIMEOUT
+
+    def start(self, sendings: Sequence[Sending]) -> None:
+        """Hand messages to the bot's event loop (one wake-up for all of them) without waiting."""
         bound = self._bound
-        if bound is None:
-            raise RetryLater(5)  # the bot is starting or stopping: the dispatcher tries again
+        if bound is None:  # the bot is starting or stopping: the dispatcher tries again
+            for sending in sendings:
+                sending.done(RetryLater(5))
+            return
         bot, loop = bound
-        chat = address.chat
-        self._reserve(chat, message_count(replies))
-        future = asyncio.run_coroutine_threadsafe(self._deliver(bot, chat, replies), loop)
+        accepted: list[Sending] = []
+        for sending in sendings:
+            try:
+                self._reserve(sending.address.chat, message_count(sending.replies))
+            except RetryLater as wait:
+                sending.done(wait)
+            else:
+                accepted.append(sending)
+        if not accepted:
+            return
         try:
-            future.result(SEND_TIMEOUT)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
-        except RetryLater:
+            loop.call_soon_threadsafe(self._launch, bot, accepted)
+        except RuntimeError:  # the event loop has closed under us
+            for sending in accepted:
+                self._release(sending.address.chat)
+                sending.done(RetryLater(5))
+
+    def _launch(self, bot: Bot, sendings: Sequence[Sending]) -> None:
+        for sending in sendings:
+            task = asyncio.get_running_loop().create_task(self._run(bot, sending))
+            self._tasks.add(task)  # a task nobody refers to may be collected mid-way
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, bot: Bot, sending: Sending) -> None:
+        chat = sending.address.chat
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await self._deliver(bot, chat, sending.replies)
+        except RetryLater as wait:
             self._release(chat)
+            sending.done(wait)
+        except Exception as error:
+            sending.done(error)
+        except asyncio.CancelledError as stopped:  # the bot is stopping
+            sending.done(stopped)
             raise
+        else:
+            sending.done(None)
 
     def _reserve(self, chat: str, messages: int) -> None:
         """About one message a second per chat: a chat spoken to just now waits its turn."""
@@ -515,6 +583,25 @@ def webhook_secret(config: Config) -> str:
     return hashlib.sha256(b"assessbot-webhook:" + config.telegram_token.encode()).hexdigest()
 
 
+def rate_limiter(per_second: float) -> AIORateLimiter:
+    """python-telegram-bot's limiter, shaped so that no one second holds more than `per_second` sends.
+
+    AIORateLimiter is a leaky bucket (aiolimiter): `overall_max_rate=n, overall_time_period=t` lets
+    a burst of n through at once, then n per t. Given (per_second, 1) a quiet moment followed by a
+    busy one lets nearly twice per_second through within one second, which Telegram (and the fake,
+    a sliding one-second window) answers with 429 and a pause of the whole bot. So the bucket holds
+    a small burst and drains at the rest of the rate, burst + rate * 1 s staying a margin below
+    `per_second`: requests let through together can still arrive closer together than they left
+    (a busy machine, the network), by at most the sends in flight at once.
+    """
+    burst = max(1.0, per_second / 100)
+    rate = per_second * (1 - RATE_MARGIN) - burst
+    if rate <= 0:  # a limit of a message or two a second: one at a time, evenly spaced
+        burst, rate = 1.0, per_second * (1 - RATE_MARGIN)
+    # On a 429 it pauses every send for retry_after and tries again, twice, before giving up.
+    return AIORateLimiter(overall_max_rate=burst, overall_time_period=burst / rate, max_retries=2)
+
+
 def build_application(
     config: Config,
     engine: Engine,
@@ -532,15 +619,14 @@ def build_application(
     builder = (
         Application.builder()
         .token(config.telegram_token)
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=config.telegram_max_per_second if overall_rate is None else overall_rate,
-                max_retries=2,
-            )
-        )
+        .rate_limiter(rate_limiter(config.telegram_max_per_second if overall_rate is None else overall_rate))
         .concurrent_updates(OneChatAtATime(concurrency))
         # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
         .job_queue(None)
+        # HTTP over aiohttp: a fraction of httpx's CPU per request (adapters/telegram_request.py).
+        # The pool sizes are python-telegram-bot's defaults; the long poll holds one connection.
+        .request(AiohttpRequest(CONNECTIONS))
+        .get_updates_request(AiohttpRequest(1))
     )
     if config.telegram_api_url:
         # A self-hosted telegram-bot-api server: same paths as the public one.

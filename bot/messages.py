@@ -7,9 +7,9 @@ returned `Reply` objects with its platform's widgets. Nothing here knows about a
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,27 @@ class Sender(Protocol):
     platform: str
 
     def send(self, address: Address, replies: Sequence[Reply]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sending:
+    """One message handed to a `ConcurrentSender`; `done` is called once with its outcome:
+    None when the platform took it, else the exception `Sender.send` would have raised."""
+
+    address: Address
+    replies: Sequence[Reply]
+    done: Callable[[BaseException | None], None]
+
+
+@runtime_checkable
+class ConcurrentSender(Sender, Protocol):
+    """A sender that runs many sends at once by itself (on an event loop of its own).
+
+    `start` returns at once; each sending's `done` is called later, from any thread. The dispatcher
+    then needs no thread per message in flight, and hands over several messages in one call.
+    """
+
+    def start(self, sendings: Sequence[Sending]) -> None: ...
 
 
 def reply_to_json(reply: Reply) -> dict[str, object]:

@@ -30,7 +30,7 @@ from bot import catalogue
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
-from bot.outbox import CANCEL, Verdict, enqueue, register_check
+from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.people import first_name
 from bot.permissions import descendants, plan_units
 from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
@@ -778,7 +778,7 @@ def _digests(session: Session, now: datetime, default_locale: str) -> int:
 # ---------------------------------------------------------------- the check before sending
 
 
-def still_wanted(session: Session, row: Outbox, now: datetime) -> Verdict:
+def still_wanted(session: Session, row: Due, now: datetime) -> Verdict:
     """Nudges and notes go out only while the item is open and the people still hold their roles."""
     parts = row.idempotency_key.split(":")
     if len(parts) < 2 or not parts[1].isdigit():

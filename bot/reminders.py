@@ -26,7 +26,7 @@ from bot import assessment, catalogue
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
-from bot.outbox import CANCEL, Verdict, enqueue, register_check
+from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
 from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from instruments.schema import pick
@@ -221,7 +221,7 @@ def parse_key(k: str) -> tuple[int, int] | None:
     return int(parts[1]), int(parts[2])
 
 
-def still_wanted(session: Session, row: Outbox, now: datetime) -> Verdict:
+def still_wanted(session: Session, row: Due, now: datetime) -> Verdict:
     """A reminder written earlier goes out only if the person still has something to finish."""
     parsed = parse_key(row.idempotency_key)
     if parsed is None:

@@ -1,7 +1,7 @@
 """A dispatcher process for the crash test: sends every due outbox row through a Sender that appends
 the message text (the test's idempotency key) to a file, one line per delivery.
 
-    python -m tests.outbox_worker DATABASE_URL OUT_FILE [--latency SECONDS]
+    python -m tests.outbox_worker DATABASE_URL OUT_FILE [--latency SECONDS] [--concurrency N]
 
 The latency stands in for a platform's HTTP round trip, so the test can kill the process mid-way.
 """
@@ -42,10 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("db")
     parser.add_argument("out")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args(argv)
     sessions = make_session_factory(make_engine(args.db))
     dispatcher = Dispatcher(
-        sessions, {"console": FileSender(args.out, args.latency)}, SystemClock(), lease=timedelta(minutes=2)
+        sessions,
+        {"console": FileSender(args.out, args.latency)},
+        SystemClock(),
+        lease=timedelta(minutes=2),
+        concurrency=args.concurrency,
     )
     dispatcher.drain(limit=20)
     return 0

@@ -71,13 +71,10 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_killed_dispatcher_loses_nothing_and_repeats_at_most_the_message_in_flight(
-    runtime: Runtime, db_url: str, tmp_path: Path
-) -> None:
-    _queue_messages(runtime)
-    out = tmp_path / "delivered.txt"
+def _kill_a_third_of_the_way(db_url: str, out: Path, *options: str) -> None:
+    """Start a dispatcher process and kill it (SIGKILL) once about a third has gone out."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.outbox_worker", db_url, str(out), "--latency", "0.002"],
+        [sys.executable, "-m", "tests.outbox_worker", db_url, str(out), "--latency", "0.002", *options],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -89,18 +86,17 @@ def test_killed_dispatcher_loses_nothing_and_repeats_at_most_the_message_in_flig
         time.sleep(0.005)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    delivered_before = Counter(_lines(out))
-    assert 0 < len(delivered_before) < MESSAGES
 
+
+def _in_flight_and_sent(runtime: Runtime) -> tuple[set[str], int]:
     with transaction(runtime.sessions) as s:
         in_flight = set(s.scalars(select(Outbox.idempotency_key).where(Outbox.state == OutboxState.SENDING)))
-        sent_before = s.scalar(
-            select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.SENT)
-        )
-    assert in_flight, "the killed worker held claimed rows"
-    assert sent_before in (len(delivered_before), len(delivered_before) - 1)
+        sent = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.SENT))
+    return in_flight, sent or 0
 
-    # The restart comes after the dead worker's lease (2 minutes) has run out.
+
+def _restart_after_the_lease(runtime: Runtime, out: Path) -> Counter[str]:
+    """A new dispatcher, after the dead one's lease (2 minutes) has run out, sends the rest."""
     restarted = Dispatcher(
         runtime.sessions,
         {"console": FileSender(str(out))},
@@ -108,12 +104,55 @@ def test_killed_dispatcher_loses_nothing_and_repeats_at_most_the_message_in_flig
         worker="restarted",
     )
     restarted.drain()
+    return Counter(_lines(out))
 
-    counts = Counter(_lines(out))
+
+def test_killed_dispatcher_loses_nothing_and_repeats_at_most_the_message_in_flight(
+    runtime: Runtime, db_url: str, tmp_path: Path
+) -> None:
+    _queue_messages(runtime)
+    out = tmp_path / "delivered.txt"
+    _kill_a_third_of_the_way(db_url, out)
+    delivered_before = Counter(_lines(out))
+    assert 0 < len(delivered_before) < MESSAGES
+
+    in_flight, sent_before = _in_flight_and_sent(runtime)
+    assert in_flight, "the killed worker held claimed rows"
+    assert sent_before in (len(delivered_before), len(delivered_before) - 1)
+
+    counts = _restart_after_the_lease(runtime, out)
     assert set(counts) == {f"msg-{n}" for n in range(MESSAGES)}
     twice = {key for key, n in counts.items() if n > 1}
     assert max(counts.values()) <= 2
     assert len(twice) <= 1
+    assert twice <= in_flight
+    assert twice <= set(delivered_before)
+    with transaction(runtime.sessions) as s:
+        states = Counter(s.scalars(select(Outbox.state)))
+    assert states == {OutboxState.SENT: MESSAGES}
+
+
+def test_killed_dispatcher_with_eight_sends_in_flight_repeats_at_most_those_eight(
+    runtime: Runtime, db_url: str, tmp_path: Path
+) -> None:
+    """Outcomes are committed in groups, but a send counts as in flight until its group is committed,
+    so the window stays the eight sends in flight."""
+    _queue_messages(runtime)
+    out = tmp_path / "delivered.txt"
+    _kill_a_third_of_the_way(db_url, out, "--concurrency", "8")
+    delivered_before = Counter(_lines(out))
+    assert 0 < len(delivered_before) < MESSAGES
+    assert max(delivered_before.values()) == 1
+
+    in_flight, sent_before = _in_flight_and_sent(runtime)
+    assert in_flight, "the killed worker held claimed rows"
+    assert len(delivered_before) - 8 <= sent_before <= len(delivered_before)
+
+    counts = _restart_after_the_lease(runtime, out)
+    assert set(counts) == {f"msg-{n}" for n in range(MESSAGES)}
+    twice = {key for key, n in counts.items() if n > 1}
+    assert max(counts.values()) <= 2
+    assert len(twice) <= 8
     assert twice <= in_flight
     assert twice <= set(delivered_before)
     with transaction(runtime.sessions) as s:

@@ -437,11 +437,17 @@ def outbox_states(runtime: Runtime) -> dict[OutboxState, int]:
 
 
 def drain_through_telegram(
-    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock, *, rounds: int = 6, concurrency: int = 1
+    runtime: Runtime,
+    fake: FakeTelegramAPI,
+    clock: ManualClock,
+    *,
+    rounds: int = 6,
+    concurrency: int = 1,
+    per_second: int = 1000,
 ) -> None:
     """Run the dispatcher in a thread against the bot's event loop, moving the clock between passes."""
     application, _adapter = tg.build_application(
-        telegram_config(runtime, fake, telegram_max_per_second=1000), runtime.engine
+        telegram_config(runtime, fake, telegram_max_per_second=per_second), runtime.engine
     )
     sender = tg.TelegramSender(clock)
     dispatcher = Dispatcher(runtime.sessions, {"telegram": sender}, clock, concurrency=concurrency)
@@ -508,6 +514,23 @@ def test_one_chat_gets_a_message_a_second_and_a_blocked_user_is_given_up(
     assert len(sent) == 3
     assert all(later - earlier >= timedelta(seconds=1) for earlier, later in itertools.pairwise(sent))
     assert outbox_states(runtime) == {OutboxState.SENT: 3, OutboxState.FAILED: 1}
+
+
+@SQLITE_ONLY
+def test_a_burst_after_a_quiet_moment_stays_within_the_bots_overall_limit(
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
+) -> None:
+    """Telegram counts a bot's sends per second. A limiter that let a second's worth through at once
+    after a quiet moment, and then the rate, would fit nearly two seconds' worth into one."""
+    people = people_on_telegram(runtime, fake, 120)
+    queue(runtime, people, "burst")
+    fake.rate_limit(per_second=40)
+
+    drain_through_telegram(runtime, fake, clock, concurrency=8, per_second=40)
+
+    assert fake.rejected_429 == 0
+    assert all(len(fake.chat(10_000 + i)) == 1 for i in range(120))
+    assert outbox_states(runtime) == {OutboxState.SENT: 120}
 
 
 def test_the_sender_waits_while_the_bot_is_not_running() -> None:

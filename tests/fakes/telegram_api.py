@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -468,7 +469,10 @@ def _json_arg(req: _Request, name: str, error: str) -> Any:
 
 
 def _utf16_len(text: str) -> int:
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    """Length in UTF-16 code units (Telegram's measure for offsets and limits)."""
+    if len(text) == 1:  # the common call, one character at a time
+        return 2 if ord(text) > 0xFFFF else 1
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _byte_offset(text: str, index: int) -> int:
@@ -1488,12 +1492,23 @@ class _HttpServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeTelegramBotAPI/1.0"
-    # Headers and body go out in two writes; without TCP_NODELAY every answer on a kept-alive
-    # connection waits for the client's delayed ACK (about 40 ms).
+    # Without TCP_NODELAY an answer on a kept-alive connection can wait for the client's delayed
+    # ACK (about 40 ms).
     disable_nagle_algorithm = True
+
+    _date: tuple[int, str] = (0, "")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once a second rather than once an answer."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        if _Handler._date[0] != now:
+            _Handler._date = (now, super().date_time_string(now))
+        return _Handler._date[1]
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -1520,14 +1535,14 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, content_type = fake._handle_http(
             self.command, self.path, self.headers.get("Content-Type", ""), body
         )
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (e.g. a cancelled long poll)
+        # Status line, headers and body in one write: one system call per answer, not two.
+        head = (
+            f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"Server: {self.version_string()}\r\nDate: {self.date_time_string()}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+            self.wfile.write(head.encode("latin-1") + payload)  # (e.g. a cancelled long poll)
 
 
 # --------------------------------------------------------------------------- the fake
