@@ -8,8 +8,9 @@ photos and documents. Conversation state lives in SQL, so there is no Conversati
 number of processes can serve one bot (webhook mode behind a load balancer).
 
 `TelegramSender` delivers the outbox through the same bot and event loop: python-telegram-bot's
-AIORateLimiter keeps the whole bot near 30 messages/s (`telegram_max_per_second`), and the sender paces each chat to about one
-message a second; a 429 becomes `RetryLater` for the dispatcher, a blocked bot `Undeliverable`.
+AIORateLimiter keeps the whole bot under 30 messages/s (`telegram_max_per_second`, `rate_limiter`),
+and the sender paces each chat to about one message a second; a 429 becomes `RetryLater` for the
+dispatcher, a blocked bot `Undeliverable`. HTTP goes through aiohttp (adapters/telegram_request.py).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def _lines(path: Path) -> list[str]:
 def _kill_a_third_of_the_way(db_url: str, out: Path, *options: str) -> None:
     """Start a dispatcher process and kill it (SIGKILL) once about a third has gone out."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.outbox_worker", db_url, str(out), "--latency", "0.002", *options],
+        [sys.executable, "-m", "tests.outbox_worker", db_url, str(out), *options],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -112,7 +112,7 @@ def test_killed_dispatcher_loses_nothing_and_repeats_at_most_the_message_in_flig
 ) -> None:
     _queue_messages(runtime)
     out = tmp_path / "delivered.txt"
-    _kill_a_third_of_the_way(db_url, out)
+    _kill_a_third_of_the_way(db_url, out, "--latency", "0.002")
     delivered_before = Counter(_lines(out))
     assert 0 < len(delivered_before) < MESSAGES
 
@@ -139,7 +139,9 @@ def test_killed_dispatcher_with_eight_sends_in_flight_repeats_at_most_those_eigh
     so the window stays the eight sends in flight."""
     _queue_messages(runtime)
     out = tmp_path / "delivered.txt"
-    _kill_a_third_of_the_way(db_url, out, "--concurrency", "8")
+    # Slower sends than above: eight at a time would otherwise finish a claim's rows before the
+    # next claim has committed, and a kill in that gap would find nothing in flight.
+    _kill_a_third_of_the_way(db_url, out, "--latency", "0.02", "--concurrency", "8")
     delivered_before = Counter(_lines(out))
     assert 0 < len(delivered_before) < MESSAGES
     assert max(delivered_before.values()) == 1

@@ -768,3 +768,30 @@ def test_the_webhook_secret_is_configured_or_derived_from_the_token() -> None:
     assert tg.webhook_secret(Config(telegram_token="1:x", telegram_webhook_secret="s3cr3t_-")) == "s3cr3t_-"
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         tg.webhook_secret(Config(telegram_token="1:x", telegram_webhook_secret="not allowed!"))
+
+
+def test_the_http_layer_reports_an_unreachable_or_silent_server_as_python_telegram_bots_errors() -> None:
+    """AiohttpRequest under python-telegram-bot: a refused connection is a NetworkError, a server
+    that takes the request and never answers a TimedOut (so the outbox retries later)."""
+    from telegram.error import NetworkError, TimedOut
+
+    from adapters.telegram_request import AiohttpRequest
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refused_port = closed.getsockname()[1]
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel accepts the connection; nobody ever answers
+
+    async def main() -> None:
+        async with AiohttpRequest(read_timeout=0.3) as request:
+            with pytest.raises(NetworkError, match="aiohttp"):
+                await request.post(f"http://127.0.0.1:{refused_port}/botX/getMe")
+            with pytest.raises(TimedOut):
+                await request.post(f"http://127.0.0.1:{silent.getsockname()[1]}/botX/getMe")
+
+    try:
+        asyncio.run(main())
+    finally:
+        silent.close()
