@@ -17,6 +17,7 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -164,11 +165,14 @@ STATE_QUERY: CompoundSelect[Any] = union_all(
 )
 
 
-def load_state(session: Session, response: Response) -> State:
-    answers: dict[str, tuple[AnswerKind, int | None]] = {}
+Answers = dict[str, tuple[AnswerKind, int | None]]
+
+
+def read_state_rows(rows: Iterable[Any]) -> tuple[Answers, dict[str, str], str | None]:
+    """STATE_QUERY's rows as the answers, the background answers and the instrument's checksum."""
+    answers: Answers = {}
     background: dict[str, str] = {}
     digest: str | None = None
-    rows = session.execute(STATE_QUERY, {"response_id": response.id})
     for tag, key, kind, value in rows:
         if tag == "a":
             answers[key] = (AnswerKind(kind), value)
@@ -176,6 +180,12 @@ def load_state(session: Session, response: Response) -> State:
             background[key] = kind
         else:
             digest = key
+    return answers, background, digest
+
+
+def load_state(session: Session, response: Response) -> State:
+    rows = session.execute(STATE_QUERY, {"response_id": response.id})
+    answers, background, digest = read_state_rows(rows)
     instrument = catalogue.load(session, response.instrument_version_id, checksum=digest)
     return State(response, instrument, answers, background)
 

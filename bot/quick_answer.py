@@ -33,7 +33,7 @@ from bot.i18n import pick_locale, translator
 from bot.messages import Incoming, Reply
 from bot.people import identify_changes_nothing
 from storage.driver_sql import Call, DriverStatement, DriverTransaction
-from storage.models import AnswerKind, Identity, Person, Response, ResponseStatus
+from storage.models import Identity, Person, Response, ResponseStatus
 
 PREFIX = "a:"
 
@@ -198,16 +198,7 @@ def _admits(incoming: Incoming, seen: _Seen, response_id: int) -> bool:
 
 def _state(response_id: int, seen: _Seen, rows: list[tuple[Any, ...]]) -> State | None:
     """The response's state from the state query's rows, if its instrument is parsed in memory."""
-    answers: dict[str, tuple[AnswerKind, int | None]] = {}
-    background: dict[str, str] = {}
-    digest: str | None = None
-    for tag, key, kind, value in rows:
-        if tag == "a":
-            answers[key] = (AnswerKind(kind), value)
-        elif tag == "b":
-            background[key] = kind
-        else:
-            digest = key
+    answers, background, digest = assessment.read_state_rows(rows)
     instrument = catalogue.parsed(seen.version_id, digest) if digest else None
     if instrument is None:
         return None
