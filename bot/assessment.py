@@ -133,6 +133,10 @@ class State:
         """The questions in order (the role question can change them while an event is handled)."""
         return steps_of(self.instrument, self.response.role)
 
+    def index_of(self, code: str) -> int | None:
+        """The step of the statement with this item code (from an untrusted payload), if asked."""
+        return next((i for i, s in enumerate(self.steps) if s.item and s.item.code == code), None)
+
     def answered(self, step: Step) -> bool:
         if step.background is not None:
             return step.background.id in self.background
@@ -687,8 +691,7 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
     if response is None:
         return [invalid_button(ctx)]
     state = load_state(ctx.session, response)
-    steps = state.steps
-    index = next((i for i, s in enumerate(steps) if s.item and s.item.code == args[1]), None)
+    index = state.index_of(args[1])
     answer = parse_value(state.instrument, args[2])
     if index is None or answer is None:
         return [invalid_button(ctx)]

@@ -162,7 +162,7 @@ def _decide(seen: _Seen, state: State, code: str, raw_value: str, default_locale
     response; None for anything else."""
     response_id = state.response.id
     steps = state.steps
-    index = next((i for i, s in enumerate(steps) if s.item and s.item.code == code), None)
+    index = state.index_of(code)
     answer = assessment.parse_value(state.instrument, raw_value)
     if index is None or answer is None or index != seen.cursor:
         return None
