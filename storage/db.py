@@ -49,7 +49,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         # psycopg's own automatic preparing is off: whenever a connection that holds statements it
         # prepared rolls back, it deallocates *all* prepared statements, including the ones the
-        # quick answer path prepares itself (storage/driver_sql.py), which then vanish under it.
+        # quick answer path and the unit report prepare themselves (storage/driver_sql.py), which
+        # then vanish under them. Its preparing would not last anyway: every read-only session ends
+        # in a rollback.
         kwargs["connect_args"] = {"prepare_threshold": None}
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20

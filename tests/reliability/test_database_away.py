@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine as DbEngine
@@ -13,9 +14,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.engine import Engine
+from bot.reports import unit_report
 from bot.runtime import Runtime
-from storage.db import make_engine, make_session_factory
-from storage.models import Answer
+from storage.db import make_engine, make_session_factory, transaction
+from storage.models import Answer, InstrumentVersion, Round, RoundUnit, Unit
 from tests.conftest import POSTGRES_URL
 from tests.harness import Conversation, texts
 from tests.reliability.tcp_proxy import Proxy
@@ -172,4 +174,40 @@ def test_database_unreachable_for_a_while_the_bot_apologises_keeps_running_and_r
         assert _answers(runtime) == 3
     finally:
         proxy.close()
+        db.dispose()
+
+
+def test_a_unit_report_after_its_connection_was_killed_prepares_its_read_again(
+    runtime: Runtime, db_url: str, admin: DbEngine
+) -> None:
+    # The report's head is prepared once per connection (storage/driver_sql.read_in); the connection
+    # that replaces a killed one has none of its prepared statements.
+    name = f"assessbot-away-{uuid.uuid4().hex[:8]}"
+    db = make_engine(_with_name(db_url, name))
+    sessions = make_session_factory(db)
+    now = runtime.clock.now()
+    with transaction(sessions) as session:
+        unit = Unit(name="Ystad library", created_at=now)
+        session.add(unit)
+        session.flush()
+        version = session.scalars(select(InstrumentVersion.id)).first()
+        round_ = Round(
+            name="Autumn",
+            instrument_version_id=version,
+            opens_at=now,
+            closes_at=now + timedelta(days=30),
+            created_at=now,
+        )
+        session.add(round_)
+        session.flush()
+        session.add(RoundUnit(round_id=round_.id, unit_id=unit.id))
+        where = (unit.id, round_.id)
+    try:
+        for kill_first in (False, True, False):
+            if kill_first:
+                assert _terminate(admin, "application_name = :name", name=name) >= 1
+            with sessions() as session:
+                report = unit_report(session, *where)
+            assert (report.unit_name, report.round_name, report.completed) == ("Ystad library", "Autumn", 0)
+    finally:
         db.dispose()
