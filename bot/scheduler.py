@@ -1,4 +1,5 @@
-"""Timed work: periodic scans that write due messages into the outbox, and the dispatcher loop.
+"""Timed work: periodic scans that write due messages into the outbox (and forget old event ids),
+and the dispatcher loop.
 
 The scans never send anything; they only write outbox rows with unique idempotency keys, so a scan
 that runs twice, late, or in two processes at once writes each message once. `scan(sessions, now)`
@@ -26,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import plans, reminders
+from bot import deliveries, plans, reminders
 from bot.clock import Clock
 from bot.commands import Audience, Context, Registry
 from bot.i18n import N_
@@ -138,9 +139,17 @@ def run_scan(target: str) -> None:
     if found is None:
         log.warning("scan job for unknown target %s skipped", target)
         return
-    written = scan(found.sessions, found.clock.now(), found.default_locale)
+    periodic(found.sessions, found.clock.now(), found.default_locale)
+
+
+def periodic(sessions: sessionmaker[Session], now: datetime, default_locale: str = "en") -> None:
+    """What the scheduler does every few minutes: due messages into the outbox, and housekeeping."""
+    written = scan(sessions, now, default_locale)
     if written:
         log.info("scan wrote %s outbox message(s)", written)
+    forgotten = deliveries.forget_old(sessions, now)
+    if forgotten:
+        log.info("forgot %s delivered event id(s) older than %s", forgotten, deliveries.KEEP)
 
 
 def make_scheduler(engine: Engine, target: str, every: timedelta = SCAN_EVERY) -> BackgroundScheduler:

@@ -1,12 +1,15 @@
-"""The scheduler's leader election and the admin's view of upcoming timed work."""
+"""The scheduler's leader election, its housekeeping, and the admin's view of upcoming timed work."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from bot import deliveries
 from bot.clock import ManualClock
 from bot.runtime import Runtime
-from bot.scheduler import Leadership, scan
+from bot.scheduler import Leadership, periodic, scan
 from storage.db import make_engine, transaction
-from storage.models import Role
+from storage.models import ProcessedEvent, Role
 from tests.harness import Conversation, texts
 from tests.timed import add_member, add_person, add_unit, open_round, stockholm
 
@@ -50,3 +53,39 @@ def test_admin_lists_upcoming_reminders_and_staff_may_not(runtime: Runtime, cloc
     assert "reminder → Bo Ek" in listing
     assert "every 5 minutes" in listing
     assert "permission" in texts(Conversation(runtime.engine, "anna").say("schedule"))
+
+
+def _recorded_events(runtime: Runtime) -> list[str]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(ProcessedEvent.event_id).order_by(ProcessedEvent.id)))
+
+
+def test_a_week_on_the_ids_of_annas_old_events_are_forgotten_and_a_recent_one_still_counts_once(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna Svensson")
+    for n in range(5):
+        assert anna.say("help", event_id=f"old-{n}")
+    clock.advance(days=8)
+    assert anna.say("help", event_id="new-1")
+    assert anna.say("help", event_id="new-2")
+
+    periodic(runtime.sessions, clock.now())
+
+    assert _recorded_events(runtime) == ["new-1", "new-2"]
+    assert anna.say("help", event_id="new-2") == [], "a re-delivery within the week changes nothing"
+
+
+def test_old_event_ids_are_forgotten_a_batch_at_a_time_up_to_the_first_newer_one(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna Svensson")
+    for n in range(5):
+        anna.say("help", event_id=f"old-{n}")
+    clock.advance(days=7, seconds=1)
+    anna.say("help", event_id="new-1")
+    anna.say("help", event_id="new-2")
+
+    assert deliveries.forget_old(runtime.sessions, clock.now(), batch=2) == 5
+    assert _recorded_events(runtime) == ["new-1", "new-2"]
+    assert deliveries.forget_old(runtime.sessions, clock.now(), batch=2) == 0
