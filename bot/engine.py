@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from importlib import import_module
 from types import ModuleType
@@ -111,7 +112,8 @@ class Engine:
             if quick is not None:
                 return quick
             with self.sessions() as session, session.begin():
-                return self._handle(session, incoming)
+                replies = self._handle(session, incoming)
+            return _drawn(replies)
         except (OperationalError, DBAPIError) as exc:
             log.warning("database unavailable while handling an event: %s", type(exc).__name__)
             return [Reply(fallback._("I can't reach my database just now. Please try again in a minute."))]
@@ -269,3 +271,19 @@ class Engine:
 
     def latest_audit(self, session: Session, limit: int = 20) -> list[AuditLog]:
         return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
+
+
+def _drawn(replies: list[Reply]) -> list[Reply]:
+    """The replies with their charts drawn: after the commit (see `Image`), and here in the caller's
+    thread rather than later in an adapter's event loop, which would stall every other chat. A
+    chart that fails to draw is left out; the answer is stored and the text still goes."""
+    out = []
+    for reply in replies:
+        if reply.image is not None:
+            try:
+                reply.image.content  # noqa: B018 (drawn and kept on first use)
+            except Exception:
+                log.exception("drawing %s failed; sending the reply without it", reply.image.filename)
+                reply = replace(reply, image=None)
+        out.append(reply)
+    return out

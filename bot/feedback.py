@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -90,6 +92,6 @@ def render(ctx: Context, response: Response, *, just_completed: bool) -> list[Re
     # The change is only given for areas scored both times, so "now minus change" is last time's mean.
     now_means = {a.area_id: a.mean for a in result.areas if a.mean is not None}
     previous_means = {a: now_means[a] - delta for a, delta in result.change.items() if a in now_means}
-    png = charts.personal_chart(t, instrument, result, previous_means or None)
+    chart = partial(charts.personal_chart, t, instrument, result, previous_means or None)
     day = (response.completed_at or ctx.now).date().isoformat()
-    return [Reply("\n".join(lines), image=Image(f"result-{day}.png", png, t._("Your result")))]
+    return [Reply("\n".join(lines), image=Image(f"result-{day}.png", chart, t._("Your result")))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 
@@ -49,11 +50,28 @@ class Choice:
     payload: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Image:
+    """A picture to send. `source` is its bytes, or a function that draws them: then it is drawn on
+    first use of `content`, which for a chart in a reply is when the adapter sends it, after the
+    event's transaction has committed. Drawing a chart takes about 0.15 s of CPU, too long to hold
+    SQLite's write lock (every other person's answer waits on it) or a PostgreSQL transaction."""
+
     filename: str
-    content: bytes
+    source: bytes | Callable[[], bytes]
     caption: str = ""
+
+    @cached_property
+    def content(self) -> bytes:
+        return self.source() if callable(self.source) else self.source
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Image):
+            return NotImplemented
+        return (self.filename, self.caption, self.content) == (other.filename, other.caption, other.content)
+
+    def __hash__(self) -> int:
+        return hash((self.filename, self.caption))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,12 +106,14 @@ def result_replies(t: Translator, report: UnitReport) -> list[Reply]:
         Reply(
             text,
             (buttons,) if buttons else (),
-            image=Image(f"{stem}-areas.png", charts.unit_chart(t, report), t._("Mean per area")),
+            image=Image(f"{stem}-areas.png", partial(charts.unit_chart, t, report), t._("Mean per area")),
         ),
         Reply(
             t._("How the answers are spread, statement by statement:"),
             image=Image(
-                f"{stem}-statements.png", charts.distribution_chart(t, report), t._("Answers per statement")
+                f"{stem}-statements.png",
+                partial(charts.distribution_chart, t, report),
+                t._("Answers per statement"),
             ),
         ),
     ]

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot import charts
 from bot.i18n import translator
+from bot.messages import Image
 from bot.reports import unit_report
 from bot.runtime import Runtime
 from bot.scoring import summarise
@@ -60,3 +61,19 @@ def test_completing_an_assessment_shows_the_result_as_a_chart(anna: Conversation
     assert png_size(result.image.content) == (1080, charts.height_px(5))
     later = anna.say("results")
     assert later[0].image is not None
+
+
+def test_a_chart_in_a_reply_is_drawn_once_when_first_used_and_is_the_same_picture() -> None:
+    # Replies carry their charts undrawn; the engine draws them after the event's commit.
+    drawn: list[int] = []
+
+    def draw() -> bytes:
+        drawn.append(1)
+        return b"\x89PNG chart"
+
+    image = Image("result.png", draw, "Your result")
+    assert drawn == []
+    assert image.content == image.content == b"\x89PNG chart"
+    assert drawn == [1]
+    assert image == Image("result.png", b"\x89PNG chart", "Your result")
+    assert image != Image("result.png", b"\x89PNG other", "Your result")
