@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from importlib import import_module
 from types import ModuleType
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -31,7 +32,7 @@ from bot.config import Config
 from bot.flood import FloodGuard, Verdict
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
-from bot.messages import Incoming, Reply
+from bot.messages import Incoming, Outgoing, Reply
 from bot.people import identify, locale_of
 from bot.permissions import may_use
 from storage.models import AuditLog
@@ -113,7 +114,7 @@ class Engine:
                 return quick
             with self.sessions() as session, session.begin():
                 replies = self._handle(session, incoming)
-            return _drawn(replies)
+            return _attachments_made(replies)
         except (OperationalError, DBAPIError) as exc:
             log.warning("database unavailable while handling an event: %s", type(exc).__name__)
             return [Reply(fallback._("I can't reach my database just now. Please try again in a minute."))]
@@ -273,17 +274,27 @@ class Engine:
         return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
 
 
-def _drawn(replies: list[Reply]) -> list[Reply]:
-    """The replies with their charts drawn: after the commit (see `Image`), and here in the caller's
-    thread rather than later in an adapter's event loop, which would stall every other chat. A
-    chart that fails to draw is left out; the answer is stored and the text still goes."""
-    out = []
-    for reply in replies:
-        if reply.image is not None:
-            try:
-                reply.image.content  # noqa: B018 (drawn and kept on first use)
-            except Exception:
-                log.exception("drawing %s failed; sending the reply without it", reply.image.filename)
-                reply = replace(reply, image=None)
-        out.append(reply)
-    return out
+def _attachments_made(replies: list[Reply]) -> list[Reply]:
+    """The replies with their charts and files made: after the commit (see `Outgoing`), and here in
+    the caller's thread rather than later in an adapter's event loop, which would stall every other
+    chat. One that fails is left out; the answer is stored and the text still goes."""
+    return [
+        reply
+        if reply.image is None and reply.file is None
+        else replace(reply, image=_made(reply.image), file=_made(reply.file))
+        for reply in replies
+    ]
+
+
+OutgoingT = TypeVar("OutgoingT", bound=Outgoing)
+
+
+def _made(attached: OutgoingT | None) -> OutgoingT | None:
+    if attached is None:
+        return None
+    try:
+        attached.content  # noqa: B018 (made and kept on first use)
+    except Exception:
+        log.exception("making %s failed; sending the reply without it", attached.filename)
+        return None
+    return attached

@@ -51,11 +51,12 @@ class Choice:
 
 
 @dataclass(frozen=True, eq=False)
-class Image:
-    """A picture to send. `source` is its bytes, or a function that draws them: then it is drawn on
-    first use of `content`, which for a chart in a reply is when the adapter sends it, after the
-    event's transaction has committed. Drawing a chart takes about 0.15 s of CPU, too long to hold
-    SQLite's write lock (every other person's answer waits on it) or a PostgreSQL transaction."""
+class Outgoing:
+    """A file the bot sends. `source` is its bytes, or a function that makes them: then they are made
+    on first use of `content`, which for a reply is just after the event's transaction has
+    committed (bot/engine.py). Drawing a chart takes about 0.15 s of CPU and a workshop PDF more,
+    too long to hold SQLite's write lock (every other person's answer waits on it) or a PostgreSQL
+    transaction."""
 
     filename: str
     source: bytes | Callable[[], bytes]
@@ -66,19 +67,21 @@ class Image:
         return self.source() if callable(self.source) else self.source
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Image):
+        if type(other) is not type(self):
             return NotImplemented
+        assert isinstance(other, Outgoing)
         return (self.filename, self.caption, self.content) == (other.filename, other.caption, other.content)
 
     def __hash__(self) -> int:
         return hash((self.filename, self.caption))
 
 
-@dataclass(frozen=True)
-class FileOut:
-    filename: str
-    content: bytes
-    caption: str = ""
+class Image(Outgoing):
+    """A picture, shown in the conversation."""
+
+
+class FileOut(Outgoing):
+    """A document to download."""
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,8 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
         return replies
     if not report.shown:
         return [Reply(report_text.summary(t, report))]
-    content = report_files.workshop_pdf(t, report) if kind == "pdf" else report_files.workshop_xlsx(t, report)
+    # Made after the commit (bot/messages.Outgoing): the PDF draws the unit's charts.
+    content = partial(report_files.workshop_pdf if kind == "pdf" else report_files.workshop_xlsx, t, report)
     ctx.engine.audit(
         ctx, "report.workshop", {"unit": report.unit_id, "round": report.round_id, "format": kind}
     )
