@@ -9,14 +9,17 @@ answer, the answer that completes), the mean time of its last tenth of occurrenc
 first tenth; the ratio is the whole run priced at the early costs over the run priced at the late
 ones. The raw event rates of the run's first and last tenth are printed too, but their mix of work
 differs: the first tenth is the cohort filling up, with few completions yet, and the last is the
-cohort draining, with more; a completion draws the person's result chart (about 0.15 s), fifty
-times what an answer costs. Peak memory is the process's peak resident set size.
+cohort draining, with more; a completion draws the person's result chart (about 0.15 s), a
+hundred times what an answer costs. Every half a percent of the run the same reference chart is
+drawn outside the events, so the line also says how much the machine itself slowed down or sped up
+meanwhile. Peak memory is the process's peak resident set size.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import random
 import resource
 import statistics
@@ -27,8 +30,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.databases import Database
-from bench.population import Taker, answer, begin, library_assessment, start
+from bench.population import Assessment, Taker, answer, begin, library_assessment, start
 from bench.registry import Outcome, Sizes, register
+from bot import catalogue, charts
+from bot.i18n import translator
+from bot.runtime import Runtime
+from bot.scoring import summarise
 from storage.models import Answer, Response, ResponseStatus
 
 MEMORY_LIMIT_MB = 300
@@ -45,8 +52,10 @@ def run(database: Database, sizes: Sizes) -> Outcome:
         assessment = library_assessment(app)
         per_person = 1 + assessment.questions  # the start press, then every question
         total = people * per_person
-        finished_at = array("d")  # perf_counter after each event
+        durations = array("d")  # seconds each event took
         kinds = bytearray()  # each event's kind: START, ANSWER or COMPLETION
+        samples = sizes.pick(full=REFERENCE_SAMPLES, smoke=5)
+        reference = _Reference(app, assessment, every=max(1, total // samples))
         chooser = random.Random(2)
         waiting = iter(Taker(f"person-{i}") for i in range(people))
         active: list[Taker] = [t for _, t in zip(range(concurrent), waiting, strict=False)]
@@ -54,8 +63,10 @@ def run(database: Database, sizes: Sizes) -> Outcome:
         _reset_peak_memory()
         started = time.perf_counter()
         while active:
+            reference.maybe_draw(len(durations))
             k = chooser.randrange(len(active))
             taker = active[k]
+            event_started = time.perf_counter()
             if taker.user not in started_takers:
                 begin(app, assessment, taker)
                 started_takers.add(taker.user)
@@ -63,7 +74,7 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             else:
                 answer(app, assessment, taker)
                 kinds.append(COMPLETION if taker.step == assessment.questions else ANSWER)
-            finished_at.append(time.perf_counter())
+            durations.append(time.perf_counter() - event_started)
             if taker.step == assessment.questions:
                 newcomer = next(waiting, None)
                 if newcomer is None:
@@ -71,7 +82,7 @@ def run(database: Database, sizes: Sizes) -> Outcome:
                     active.pop()
                 else:
                     active[k] = newcomer
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - reference.spent
         peak_mb = _peak_memory_mb()
 
         with app.sessions() as session:
@@ -85,11 +96,10 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             )
     finally:
         app.db.dispose()
-    if len(finished_at) != total:
-        raise RuntimeError(f"expected {total} events, ran {len(finished_at)}")
+    if len(durations) != total:
+        raise RuntimeError(f"expected {total} events, ran {len(durations)}")
     tenth = max(1, total // 10)
-    durations = [b - a for a, b in zip([started, *finished_at[:-1]], finished_at, strict=True)]
-    early, late = _costs_early_and_late(durations, kinds)
+    early, late = _costs_early_and_late(list(durations), kinds)
     counts = collections.Counter(kinds)
     at_early = sum(counts[kind] * cost for kind, cost in early.items())
     at_late = sum(counts[kind] * cost for kind, cost in late.items())
@@ -100,7 +110,8 @@ def run(database: Database, sizes: Sizes) -> Outcome:
         f" peak memory {peak_mb:.0f} MB; mean time early/late: "
         + ", ".join(f"{NAMES[k]} {early[k] * 1000:.1f}/{late[k] * 1000:.1f} ms" for k in sorted(early))
         + f"; raw rates: first 10% {tenth / sum(durations[:tenth]):.0f} events/s,"
-        f" last 10% {tenth / sum(durations[-tenth:]):.0f} events/s",
+        f" last 10% {tenth / sum(durations[-tenth:]):.0f} events/s; the machine itself: "
+        + reference.summary(total),
         baseline=f"baseline the run at early costs {at_early:.1f} s, at late costs {at_late:.1f} s",
         ratio=ratio,
         target=f">= {FLAT_RATIO} and memory < {MEMORY_LIMIT_MB} MB",
@@ -109,6 +120,47 @@ def run(database: Database, sizes: Sizes) -> Outcome:
 
 
 START, ANSWER, COMPLETION = 0, 1, 2
+# How often the machine's own speed is sampled over the run (see _Reference).
+REFERENCE_SAMPLES = 200
+
+
+class _Reference:
+    """The same chart drawn now and then during the run, outside any event and not counted in it: a
+    fixed piece of CPU work that touches no data. On a shared machine the CPU's speed drifts (the
+    fan-out benchmark's CPU per message moved by a fifth between quiet runs); if this slows by as
+    much as the events do, the machine slowed, not the bot."""
+
+    def __init__(self, app: Runtime, assessment: Assessment, every: int) -> None:
+        with app.sessions() as session:
+            instrument = catalogue.load(session, assessment.version_id)
+        result = summarise(instrument, None, dict.fromkeys(assessment.codes, 4))
+        self._draw = functools.partial(charts.personal_chart, translator("en"), instrument, result)
+        self._draw()  # matplotlib's first drawing loads fonts: not a sample
+        self._every = every
+        self.samples: list[tuple[int, float]] = []  # (events so far, seconds)
+        self.spent = 0.0
+
+    def maybe_draw(self, events: int) -> None:
+        if events % self._every or not events:
+            return
+        started = time.perf_counter()
+        self._draw()
+        seconds = time.perf_counter() - started
+        self.samples.append((events, seconds))
+        self.spent += seconds
+
+    def summary(self, total: int) -> str:
+        tenth = total // 10
+        early = [s for at, s in self.samples if at < tenth]
+        late = [s for at, s in self.samples if at >= total - tenth]
+        if not early or not late:
+            return "not sampled (too few events)"
+        return (
+            f"a reference chart {statistics.fmean(early) * 1000:.1f} ms in the first 10%,"
+            f" {statistics.fmean(late) * 1000:.1f} ms in the last"
+        )
+
+
 NAMES = {START: "start", ANSWER: "answer", COMPLETION: "completion"}
 
 
