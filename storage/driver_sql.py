@@ -212,11 +212,9 @@ class DriverTransaction:
         if self._together:
             together: list[list[Row]] = self._guarded("batch", self._run_together, calls, commit)
             return together
-        results = []
-        for statement, params in calls:
-            sql, values = statement.parameters(self.dialect, params)
-            cursor = self._guarded(sql, self._driver.execute, sql, values)
-            results.append(statement.rows(self.dialect, cursor.fetchall()))
+        results = [
+            _rows_one_by_one(self._pooled, self.dialect, statement, params) for statement, params in calls
+        ]
         if commit:
             self._guarded("COMMIT", self._driver.execute, "COMMIT")
         return results
@@ -260,9 +258,7 @@ def read_in(connection: Connection, statement: DriverStatement, params: Mapping[
     pooled = connection.connection  # begins SQLAlchemy's transaction if it has not begun yet
     driver: Any = pooled.driver_connection
     if dialect.name != "postgresql":
-        sql, values = statement.parameters(dialect, params)
-        cursor = _guarded(pooled, dialect, sql, driver.execute, sql, values)
-        return statement.rows(dialect, cursor.fetchall())
+        return _rows_one_by_one(pooled, dialect, statement, params)
     from psycopg import ClientCursor
 
     with ClientCursor(driver) as cursor:
@@ -270,6 +266,16 @@ def read_in(connection: Connection, statement: DriverStatement, params: Mapping[
         sql, values = statement.execute_sql(dialect, params)
         _guarded(pooled, dialect, sql, cursor.execute, sql, values)
         return statement.rows(dialect, cursor.fetchall())
+
+
+def _rows_one_by_one(
+    pooled: Any, dialect: Dialect, statement: DriverStatement, params: Mapping[str, Any]
+) -> list[Row]:
+    """SQLite: run one statement on the driver connection and read its rows (in process, nothing
+    to gain from sending statements together)."""
+    sql, values = statement.parameters(dialect, params)
+    cursor = _guarded(pooled, dialect, sql, pooled.driver_connection.execute, sql, values)
+    return statement.rows(dialect, cursor.fetchall())
 
 
 def _prepare(pooled: Any, cursor: Any, dialect: Dialect, statements: Sequence[DriverStatement]) -> None:
