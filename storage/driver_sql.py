@@ -38,16 +38,34 @@ Processor = Callable[[Any], Any] | None
 Row = tuple[Any, ...]
 
 
+_REQUIRED = object()  # a bind with no value of its own: the caller must give one
+
+
+@dataclass(frozen=True)
+class _Bind:
+    """One parameter as `SQLCompiler.construct_params` would fill it, worked out once: the caller's
+    value (under the bind's key or its compiled name), else the statement's own, run through the
+    column type's bind processor."""
+
+    key: str
+    name: str
+    value: Any
+    process: Processor
+
+    def of(self, params: Mapping[str, Any]) -> Any:
+        value = params.get(self.key, params.get(self.name, self.value))
+        if value is _REQUIRED:
+            raise KeyError(f"a value is required for bind parameter {self.key!r}")
+        return value if self.process is None else self.process(value)
+
+
 @dataclass(frozen=True)
 class _Compiled:
-    compiled: SQLCompiler
     sql: str
-    positions: tuple[str, ...] | None  # bind names in order, for positional paramstyles (SQLite's qmark)
-    binds: Mapping[str, Processor]
+    # The binds in the driver's order: SQLite's qmark positions, or PostgreSQL's $1, $2 ...
+    binds: tuple[_Bind, ...]
     results: tuple[Processor, ...]
-    # PostgreSQL: the SQL with $1, $2 ... for PREPARE, and the bind names in that order.
-    numbered: str
-    order: tuple[str, ...]
+    numbered: str  # PostgreSQL: the SQL with $1, $2 ... for PREPARE
     returns_rows: bool
 
 
@@ -97,41 +115,45 @@ class DriverStatement:
         assert isinstance(compiled, SQLCompiler)
         if compiled.post_compile_params or compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError(f"not for the driver path (expanding or prefetched parameters): {compiled}")
+        if compiled.escaped_bind_names or any(bind.callable for bind in compiled.bind_names):
+            raise ValueError(f"not for the driver path (escaped or callable parameters): {compiled}")
         binds = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            name: _Bind(
+                bind.key,
+                name,
+                _REQUIRED if bind.required else bind.value,
+                bind.type.dialect_impl(dialect).bind_processor(dialect),
+            )
             for bind, name in compiled.bind_names.items()
         }
         results = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in getattr(statement, "selected_columns", ())
         )
-        positions = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        numbered, order = _numbered(compiled.string) if positions is None else (compiled.string, ())
+        if compiled.positiontup is not None:
+            numbered, order = compiled.string, tuple(compiled.positiontup)
+        else:
+            numbered, order = _numbered(compiled.string)
         returns_rows = bool(compiled.effective_returning) or not (
             compiled.isinsert or compiled.isupdate or compiled.isdelete
         )
-        return _Compiled(compiled, compiled.string, positions, binds, results, numbered, order, returns_rows)
+        return _Compiled(
+            compiled.string, tuple(binds[name] for name in order), results, numbered, returns_rows
+        )
 
-    def parameters(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, Any]:
-        """The SQL and the driver's parameters (a tuple for positional styles, else a dict)."""
-        compiled = self.compiled(dialect)
-        values = compiled.compiled.construct_params(dict(params))
-        for name, process in compiled.binds.items():
-            if process is not None:
-                values[name] = process(values[name])
-        if compiled.positions is not None:
-            return compiled.sql, tuple(values[name] for name in compiled.positions)
-        return compiled.sql, values
+    def values(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters, in the order of the SQL's placeholders (`?` on SQLite, `$n` in
+        PREPARE's SQL on PostgreSQL)."""
+        return tuple(bind.of(params) for bind in self.compiled(dialect).binds)
 
     def prepare_sql(self, dialect: Dialect) -> str:
         """PostgreSQL: `PREPARE <name> AS <the statement>`, once per connection."""
         return f"PREPARE {self.name} AS {self.compiled(dialect).numbered}"
 
-    def execute_sql(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        """PostgreSQL: `EXECUTE <name>(%s, ...)` and its values, for psycopg's client-side binding."""
-        order = self.compiled(dialect).order
-        _sql, values = self.parameters(dialect, params)
-        return f"EXECUTE {self.name}({', '.join(['%s'] * len(order))})", tuple(values[name] for name in order)
+    def execute_sql(self, dialect: Dialect) -> str:
+        """PostgreSQL: `EXECUTE <name>(%s, ...)`, for psycopg's client-side binding of `values`."""
+        placeholders = ", ".join(["%s"] * len(self.compiled(dialect).binds))
+        return f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"
 
     def rows(self, dialect: Dialect, raw: Sequence[Sequence[Any]]) -> list[Row]:
         """The driver's rows, each value as the ORM would read it."""
@@ -229,12 +251,16 @@ class DriverTransaction:
 
         with ClientCursor(self._driver) as cursor:
             _prepare(self._pooled, cursor, self.dialect, [statement for statement, _params in calls])
-            parts = [
-                cursor.mogrify(*statement.execute_sql(self.dialect, params)) for statement, params in calls
-            ]
             begin = not self._begun
             self._begun = True
-            cursor.execute(";\n".join((["BEGIN"] if begin else []) + parts + (["COMMIT"] if commit else [])))
+            parts = [statement.execute_sql(self.dialect) for statement, _params in calls]
+            values = [
+                value for statement, params in calls for value in statement.values(self.dialect, params)
+            ]
+            # One binding for the whole batch: psycopg quotes every value in one pass.
+            cursor.execute(
+                ";\n".join((["BEGIN"] if begin else []) + parts + (["COMMIT"] if commit else [])), values
+            )
             if begin:
                 cursor.nextset()
             results = []
@@ -263,8 +289,8 @@ def read_in(connection: Connection, statement: DriverStatement, params: Mapping[
 
     with ClientCursor(driver) as cursor:
         _guarded(pooled, dialect, "PREPARE", _prepare, pooled, cursor, dialect, [statement])
-        sql, values = statement.execute_sql(dialect, params)
-        _guarded(pooled, dialect, sql, cursor.execute, sql, values)
+        sql = statement.execute_sql(dialect)
+        _guarded(pooled, dialect, sql, cursor.execute, sql, statement.values(dialect, params))
         return statement.rows(dialect, cursor.fetchall())
 
 
@@ -273,8 +299,10 @@ def _rows_one_by_one(
 ) -> list[Row]:
     """SQLite: run one statement on the driver connection and read its rows (in process, nothing
     to gain from sending statements together)."""
-    sql, values = statement.parameters(dialect, params)
-    cursor = _guarded(pooled, dialect, sql, pooled.driver_connection.execute, sql, values)
+    sql = statement.compiled(dialect).sql
+    cursor = _guarded(
+        pooled, dialect, sql, pooled.driver_connection.execute, sql, statement.values(dialect, params)
+    )
     return statement.rows(dialect, cursor.fetchall())
 
 
