@@ -6,8 +6,9 @@ recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a
 button carrying the same id) finds it and changes nothing.
 
 A press of a scale button on the statement the person is at, most of all events, first takes the
-quick path (bot/quick_answer.py): the same checks and writes in two batches of statements run on
-the database driver. Everything else, and whatever the quick path declines, is routed here.
+quick path (bot/quick_answer.py): the same checks and writes run on the database driver, in one
+round trip for a person this process remembers. Everything else, and whatever the quick path
+declines, is routed here (and the quick path forgets the person, whom the general path may change).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Engine:
     ) -> None:
         self.sessions = sessions
         # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
-        self.quick_answers = quick_answers
+        self.quick_answers = quick_answer.QuickAnswers(sessions.kw["bind"]) if quick_answers else None
         self.config = config or Config()
         self.flood = flood or FloodGuard(
             burst=self.config.flood_burst, per_second=self.config.flood_per_minute / 60
@@ -123,10 +124,12 @@ class Engine:
             return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
 
     def _quick(self, incoming: Incoming) -> list[Reply] | None:
-        if not self.quick_answers:
+        if self.quick_answers is None:
             return None
-        database = self.sessions.kw["bind"]
-        return quick_answer.handle(database, incoming, self.clock.now(), self.config.default_locale)
+        quick = self.quick_answers.handle(incoming, self.clock.now(), self.config.default_locale)
+        if quick is None:
+            self.quick_answers.forget(incoming)  # the general path may change what it remembers
+        return quick
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()

@@ -4,6 +4,7 @@ general path does, handles the ordinary answer by itself, and leaves everything 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from sqlalchemy import select
 
@@ -82,13 +83,13 @@ def test_an_ordinary_answer_is_stored_by_the_quick_path_alone_and_a_redelivery_c
     start_library(anna)
     code = current_code(anna)
     event = _answer_event(anna, "6", "the-one")
-    replies = quick_answer.handle(runtime.db, event, runtime.clock.now(), "en")
+    replies = quick_answer.QuickAnswers(runtime.db).handle(event, runtime.clock.now(), "en")
     assert replies is not None
     assert "→ Your answer: 6" in replies[0].text
     assert replies[0].edit
     assert "Statement 2/24" in replies[1].text
     assert count_answers(runtime) == 1
-    assert quick_answer.handle(runtime.db, event, runtime.clock.now(), "en") == []
+    assert quick_answer.QuickAnswers(runtime.db).handle(event, runtime.clock.now(), "en") == []
     assert runtime.engine.handle(event) == []
     assert count_answers(runtime) == 1
     with runtime.sessions() as session:
@@ -102,7 +103,7 @@ def test_the_quick_path_declines_what_it_does_not_handle_and_writes_nothing(runt
     now = runtime.clock.now()
 
     def declined(event: Incoming) -> bool:
-        return quick_answer.handle(runtime.db, event, now, "en") is None
+        return quick_answer.QuickAnswers(runtime.db).handle(event, now, "en") is None
 
     assert declined(_answer_event(anna, "3", "group", is_private=False))
     assert declined(_answer_event(anna, "3", "stranger", user_id="bo"))  # first contact: identify
@@ -127,6 +128,82 @@ def test_the_last_answer_goes_the_general_way_and_completes_the_response(runtime
     for _ in range(23):
         anna.click("5")
     last = _answer_event(anna, "5", "last")
-    assert quick_answer.handle(runtime.db, last, runtime.clock.now(), "en") is None
+    assert quick_answer.QuickAnswers(runtime.db).handle(last, runtime.clock.now(), "en") is None
     assert "Done! Thank you, Anna." in texts(runtime.engine.handle(last))
     assert count_answers(runtime) == 24
+
+
+def _taken(engine: Engine) -> Counter[str]:
+    """Which way the engine's quick path took its answers."""
+    assert engine.quick_answers is not None
+    return engine.quick_answers.taken
+
+
+def _two_processes(runtime: Runtime, *, quick: bool) -> tuple[Engine, Engine]:
+    return _engine(runtime, quick=quick), _engine(runtime, quick=quick)
+
+
+def _between_two_processes(person: Conversation, first: Engine, second: Engine) -> None:
+    """Anna's events reach two bot processes in turn; each remembers her as it last answered her.
+    Between her presses in one process, the other changes what that one remembers: an earlier
+    answer, the cursor, her language, a waiting prompt."""
+
+    def on(engine: Engine) -> Conversation:
+        person.engine = engine
+        return person
+
+    start_library(on(first))
+    on(first).click("3")
+    on(first).click("4")
+    on(second).click("Back")  # to statement 2, where her 4 is shown
+    on(second).click("6")  # the same count of answers and the same cursor as `first` remembers
+    on(first).click("5")  # statement 3: `first` remembers her right, but for the 4
+    on(second).click("2")  # `second` remembers her at statement 3, the database at 4
+    on(first).say("language sv")
+    on(second).click("7")  # `second` remembers her in English
+    on(first).click("1")
+    on_screen = person.button("2")
+    on(second).say("forget-me")  # a question waits for her answer now
+    on(first).press(on_screen)  # a button instead: the general path drops the question
+    double = person.button("3")
+    on(first).press(double)
+    on(first).press(double)  # a double click, the second one with a cursor moved on
+    seen = f"{person.user_id}-seen"
+    on(second).say("status", event_id=seen)
+    on(first).press(person.button("4"), event_id=seen)  # an id already seen: nothing changes
+
+
+def test_what_one_process_remembers_is_checked_against_what_another_changed(runtime: Runtime) -> None:
+    first, second = _two_processes(runtime, quick=True)
+    quick = Conversation(first, "quick", display_name="Anna")
+    _between_two_processes(quick, first, second)
+    reference = Conversation(runtime.engine, "general", display_name="Anna")
+    general_first, general_second = _two_processes(runtime, quick=False)
+    _between_two_processes(reference, general_first, general_second)
+
+    assert _transcript(quick.history) == _transcript(reference.history)
+    assert _stored(runtime, "quick") == _stored(runtime, "general")
+    assert "→ Ditt svar: 3" in quick.history[-3].text, "answered in Swedish, once for two clicks"
+    assert "Påstående 9/24" in quick.last.text, "the id seen before changed nothing"
+    assert [value for _code, _kind, value in _stored(runtime, "quick")] == [3, 6, 5, 2, 7, 1, 2, 3]
+    # Which way each press went: `first` answered two from memory (statement 3 despite the changed
+    # 4) and found the waiting question by its guard; `second` found the new language by its guard.
+    assert _taken(first) == {"read": 3, "remembered": 2, "stale": 1}
+    assert _taken(second) == {"read": 3, "stale": 1}
+
+
+def test_a_remembered_answer_with_an_event_id_already_recorded_writes_nothing(runtime: Runtime) -> None:
+    engine = _engine(runtime, quick=True)
+    anna = Conversation(engine, "anna", display_name="Anna")
+    start_library(anna)
+    anna.click("3")  # read, and remembered
+    anna.click("4")  # remembered
+    assert _taken(engine)["remembered"] == 1
+    runtime.engine.handle(_answer_event(anna, "5", "seen-before", action="nothing-of-mine"))
+    assert engine.handle(_answer_event(anna, "5", "seen-before")) == []
+    assert count_answers(runtime) == 2
+    assert _taken(engine)["stale"] == 1
+    anna.click("5")  # read again, then remembered again
+    anna.click("6")
+    assert count_answers(runtime) == 4
+    assert _taken(engine) == {"read": 2, "remembered": 2, "stale": 1}
