@@ -411,10 +411,12 @@ class _Known:
 
     def after(self, decision: _Decision) -> _Known:
         """As it is once the decision is stored."""
-        return replace(
-            self,
-            seen=replace(self.seen, cursor=decision.cursor),
-            answers={**self.answers, decision.code: decision.answer},
+        return _Known(
+            replace(self.seen, cursor=decision.cursor),
+            self.response_id,
+            self.digest,
+            {**self.answers, decision.code: decision.answer},
+            self.background,
         )
 
     def guard(self, incoming: Incoming) -> dict[str, object]:
