@@ -240,8 +240,13 @@ class QuickAnswers:
         with self._lock:
             return self._known.get(key)
 
-    def _keep(self, key: Key, known: _Known) -> None:
+    def _count(self, way: str) -> None:
         with self._lock:
+            self.taken[way] += 1
+
+    def _keep(self, key: Key, known: _Known, way: str) -> None:
+        with self._lock:
+            self.taken[way] += 1
             self._known[key] = known
             self._known.move_to_end(key)
             while len(self._known) > self._remember:
@@ -272,10 +277,9 @@ class QuickAnswers:
         }
         with DriverTransaction(self._db) as transaction:
             if not _write_if_unchanged(transaction, params):
-                self.taken["stale"] += 1
+                self._count("stale")
                 return None  # changed meanwhile, or a re-delivery: the read path sees which
-        self._keep(key, known.after(decision))
-        self.taken["remembered"] += 1
+        self._keep(key, known.after(decision), "remembered")
         return decision.replies
 
     def _read(
@@ -316,8 +320,7 @@ class QuickAnswers:
             if decision.changed:
                 writes.insert(0, (_UPSERT_ANSWER, {**decision.row, "answered_at": now}))
             transaction.commit(*writes)
-        self._keep(key, known.after(decision))
-        self.taken["read"] += 1
+        self._keep(key, known.after(decision), "read")
         return decision.replies
 
 
