@@ -42,8 +42,9 @@ from storage.models import Identity, Outbox, OutboxState, Person
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_PER_SECOND = 500
 TARGET = 0.9
-# Sends in flight at once: enough to cover the round trip to the server at the allowed rate, with
-# room for the moments the bot's threads wait for a core on a busy machine.
+# Sends in flight at once (`ASSESSBOT_OUTBOX_CONCURRENCY=16`; the default, 8, is for Telegram's 30/s):
+# enough to cover the round trip to the server at the allowed rate, with room for the moments the
+# bot's threads wait for a core on a busy machine.
 CONCURRENCY = 16
 BATCH = 200
 FIRST_CHAT = 100_000

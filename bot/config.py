@@ -29,6 +29,11 @@ class Config:
     flood_burst: int = 60
     flood_per_minute: int = 600
 
+    # Outbox messages on their way at once, per process (bot/outbox.py). A real platform answers in
+    # 0.1-0.3 s, so one at a time would send a few a second; eight keep up with Telegram's 30/s.
+    # A process killed mid-send may send these again (at most this many, each to someone else).
+    outbox_concurrency: int = 8
+
     telegram_token: str | None = _secret()
     telegram_api_url: str | None = None  # e.g. a self-hosted telegram-bot-api server
     telegram_webhook_url: str | None = None

@@ -185,7 +185,11 @@ class Background:
         self.runtime = runtime
         self.target = "default"
         self.dispatcher = Dispatcher(
-            runtime.sessions, senders, runtime.clock, default_locale=runtime.config.default_locale
+            runtime.sessions,
+            senders,
+            runtime.clock,
+            default_locale=runtime.config.default_locale,
+            concurrency=max(1, runtime.config.outbox_concurrency),
         )
         self.leadership = Leadership(runtime.db)
         self.scheduler: BackgroundScheduler | None = None

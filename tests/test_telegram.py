@@ -679,6 +679,39 @@ def test_assessbot_run_serves_telegram_and_drains_the_outbox_until_stopped(
     assert outbox_states(runtime) == {OutboxState.SENT: 1}
 
 
+@SQLITE_ONLY
+def test_assessbot_run_sends_reminders_several_at_a_time_to_a_slow_bot_api(
+    runtime: Runtime, fake: FakeTelegramAPI, clock: ManualClock
+) -> None:
+    """A real Bot API answers in a tenth of a second or more: one send at a time would manage a few
+    messages a second, far below Telegram's 30. `assessbot run` keeps `outbox_concurrency` out."""
+    import threading
+
+    from adapters import launch
+
+    app = dataclasses.replace(runtime, config=telegram_config(runtime, fake, outbox_concurrency=4))
+    people = people_on_telegram(runtime, fake, 24)
+    fake.slow_down("sendMessage", 0.2)
+    queue(runtime, people, "slow")
+    stop = threading.Event()
+    runner = threading.Thread(target=lambda: launch.run_platforms(app, stop, dispatch_every=0.05))
+    runner.start()
+    try:
+
+        async def all_sent() -> None:
+            # The first passes may come before the bot is up (the sender asks to wait): move time on.
+            clock.advance(seconds=10)
+            await wait_for(lambda: all(fake.chat(10_000 + i) for i in range(24)), timeout=60)
+
+        asyncio.run(all_sent())
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert fake.most_in_flight == 4
+    assert all(len(fake.chat(10_000 + i)) == 1 for i in range(24))
+    assert outbox_states(runtime) == {OutboxState.SENT: 24}
+
+
 # ---------------------------------------------------------------- images, files and edits
 
 

@@ -1603,6 +1603,9 @@ class FakeTelegramAPI:
         self._webhook_ip = ""
         self._webhook_last_error: tuple[int, str] | None = None
         self._next_set_webhook_at = 0.0
+        self._latency: dict[str, float] = {}
+        self._in_flight = 0
+        self.most_in_flight = 0  # the most calls of slowed-down methods answered at once
 
         self._methods: dict[str, tuple[str, Callable[[_Request], Any]]] = {}
         for name, handler in {
@@ -1813,6 +1816,12 @@ class FakeTelegramAPI:
     def _add_fault(self, method: str, fault: _Fault) -> None:
         with self._lock:
             self._faults.setdefault(method.lower(), deque()).append(fault)
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer ``method`` only after ``seconds``, like a Bot API far away. Calls are served
+        concurrently (as the real one does), and ``most_in_flight`` counts how many overlapped."""
+        with self._lock:
+            self._latency[method.lower()] = seconds
 
     def rate_limit(self, per_second: float | None = None, per_chat_per_second: float | None = None) -> None:
         """Enforce flood limits on sendMessage/sendPhoto/sendDocument/editMessageText.
@@ -2157,8 +2166,26 @@ class FakeTelegramAPI:
             request = _Request(args=args, files=files)
         except ApiError as exc:
             return self._json_response(exc.status, exc.body())
-        status, response = self._call(token, method_name, request)
+        delay = self._latency.get(method_name.lower())
+        if delay is None:
+            status, response = self._call(token, method_name, request)
+        else:
+            status, response = self._call_later(delay, token, method_name, request)
         return self._json_response(status, response)
+
+    def _call_later(
+        self, delay: float, token: str, method_name: str, request: _Request
+    ) -> tuple[int, JsonDict]:
+        """A call answered after `delay`, counted while it is in flight (see `slow_down`)."""
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            time.sleep(delay)
+            return self._call(token, method_name, request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     @staticmethod
     def _json_response(status: int, body: JsonDict) -> tuple[int, bytes, str]:
