@@ -692,16 +692,16 @@ def test_assessbot_run_sends_reminders_several_at_a_time_to_a_slow_bot_api(
     app = dataclasses.replace(runtime, config=telegram_config(runtime, fake, outbox_concurrency=4))
     people = people_on_telegram(runtime, fake, 24)
     fake.slow_down("sendMessage", 0.2)
-    queue(runtime, people, "slow")
     stop = threading.Event()
     runner = threading.Thread(target=lambda: launch.run_platforms(app, stop, dispatch_every=0.05))
     runner.start()
     try:
+        fake.push_message(USER, "/help")
 
         async def all_sent() -> None:
-            # The first passes may come before the bot is up (the sender asks to wait): move time on.
-            clock.advance(seconds=10)
-            await wait_for(lambda: all(fake.chat(10_000 + i) for i in range(24)), timeout=60)
+            await wait_for(lambda: message_with(fake, "Here is what you can do:"))
+            queue(runtime, people, "slow")  # once the bot is up: no pass is asked to wait
+            await wait_for(lambda: all(fake.chat(10_000 + i) for i in range(24)), timeout=30)
 
         asyncio.run(all_sent())
     finally:
