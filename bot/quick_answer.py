@@ -200,6 +200,12 @@ def _guarded_write(dialect: str) -> ClauseElement:
 _GUARDED_WRITE = DriverStatement(_guarded_write)
 
 Key = tuple[str, str, str]  # platform, workspace, platform user id
+
+
+def _key(incoming: Incoming) -> Key:
+    return (incoming.platform, incoming.workspace, incoming.user_id)
+
+
 REMEMBER = 4096  # people remembered per process, at most about 5 KB each (measured): 20 MB
 
 
@@ -222,19 +228,19 @@ class QuickAnswers:
         button = _button(incoming)
         if button is None:
             return None
-        key = (incoming.platform, incoming.workspace, incoming.user_id)
-        known = self._recall(key)
-        if known is not None and known.response_id == button[0]:
-            replies = self._remembered(key, known, incoming, button, now, default_locale)
+        press = _Press(incoming, *button, now, default_locale)
+        known = self._recall(press.key)
+        if known is not None and known.response_id == press.response_id:
+            replies = self._remembered(known, press)
             if replies is not None:
                 return replies
         self.forget(incoming)
-        return self._read(key, incoming, button, now, default_locale)
+        return self._read(press)
 
     def forget(self, incoming: Incoming) -> None:
         """Drop what is remembered of the person (the general path is about to handle them)."""
         with self._lock:
-            self._known.pop((incoming.platform, incoming.workspace, incoming.user_id), None)
+            self._known.pop(_key(incoming), None)
 
     def _recall(self, key: Key) -> _Known | None:
         with self._lock:
@@ -252,45 +258,30 @@ class QuickAnswers:
             while len(self._known) > self._remember:
                 self._known.popitem(last=False)
 
-    def _remembered(
-        self,
-        key: Key,
-        known: _Known,
-        incoming: Incoming,
-        button: tuple[int, str, str],
-        now: datetime,
-        default_locale: str,
-    ) -> list[Reply] | None:
+    def _remembered(self, known: _Known, press: _Press) -> list[Reply] | None:
         seen = known.seen
         state = known.state()
-        if state is None or not _admits(incoming, seen, known.response_id):
+        if state is None or not _admits(press.incoming, seen, known.response_id):
             return None
-        decision = _decide(seen, state, button[1], button[2], default_locale)
+        decision = _decide(seen, state, press)
         if decision is None:
             return None
         params = {
-            **deliveries.values(incoming, now),
-            **known.guard(incoming),
+            **deliveries.values(press.incoming, press.now),
+            **known.guard(press.incoming),
             **decision.row,
-            "answered_at": now,
+            "answered_at": press.now,
             "cursor": decision.cursor,
         }
         with DriverTransaction(self._db) as transaction:
             if not _write_if_unchanged(transaction, params):
                 self._count("stale")
                 return None  # changed meanwhile, or a re-delivery: the read path sees which
-        self._keep(key, known.after(decision), "remembered")
+        self._keep(press.key, known.after(decision), "remembered")
         return decision.replies
 
-    def _read(
-        self,
-        key: Key,
-        incoming: Incoming,
-        button: tuple[int, str, str],
-        now: datetime,
-        default_locale: str,
-    ) -> list[Reply] | None:
-        response_id, code, raw_value = button
+    def _read(self, press: _Press) -> list[Reply] | None:
+        incoming, response_id, now = press.incoming, press.response_id, press.now
         with DriverTransaction(self._db) as transaction:
             event, person, rows = transaction.run(
                 (deliveries.RECORD, deliveries.values(incoming, now)),
@@ -313,14 +304,14 @@ class QuickAnswers:
             answers, background, digest = assessment.read_state_rows(rows)
             known = _Known(seen, response_id, digest, answers, background) if digest else None
             state = known.state() if known else None
-            decision = _decide(seen, state, code, raw_value, default_locale) if known and state else None
+            decision = _decide(seen, state, press) if known and state else None
             if known is None or decision is None:
                 return None
             writes: list[Call] = [(_MOVE_CURSOR, {"response_id": response_id, "cursor": decision.cursor})]
             if decision.changed:
                 writes.insert(0, (_UPSERT_ANSWER, {**decision.row, "answered_at": now}))
             transaction.commit(*writes)
-        self._keep(key, known.after(decision), "read")
+        self._keep(press.key, known.after(decision), "read")
         return decision.replies
 
 
@@ -349,6 +340,23 @@ def _button(incoming: Incoming) -> tuple[int, str, str] | None:
         return None
     response_id = assessment.parse_id(parts[0])
     return None if response_id is None else (response_id, parts[1], parts[2])
+
+
+@dataclass(frozen=True)
+class _Press:
+    """A scale button pressed: the event, what its payload names, and when and how to answer."""
+
+    incoming: Incoming
+    response_id: int
+    code: str
+    raw_value: str
+    now: datetime
+    default_locale: str
+
+    @property
+    def key(self) -> Key:
+        """Whom it is remembered under."""
+        return _key(self.incoming)
 
 
 @dataclass(frozen=True)
@@ -442,12 +450,13 @@ class _Known:
         }
 
 
-def _decide(seen: _Seen, state: State, code: str, raw_value: str, default_locale: str) -> _Decision | None:
+def _decide(seen: _Seen, state: State, press: _Press) -> _Decision | None:
     """What `assessment.record` would do for an answer at the cursor that does not complete the
     response; None for anything else."""
     steps = state.steps
+    code = press.code
     index = state.index_of(code)
-    answer = assessment.parse_value(state.instrument, raw_value)
+    answer = assessment.parse_value(state.instrument, press.raw_value)
     if index is None or answer is None or index != seen.cursor:
         return None
     changed = state.answers.get(code) != answer
@@ -455,7 +464,7 @@ def _decide(seen: _Seen, state: State, code: str, raw_value: str, default_locale
     next_index = state.next_unanswered(steps, index)
     if next_index is None:
         return None  # the last answer completes the response: feedback is the general path's
-    t = translator(pick_locale(seen.locale, seen.locale_hint, default_locale))
+    t = translator(pick_locale(seen.locale, seen.locale_hint, press.default_locale))
     echo = assessment.answered_echo(t, state, steps, index)
     state.response.cursor = next_index
     replies = [echo, assessment.question(t, state)]
