@@ -126,12 +126,16 @@ def _unchanged_since_remembered() -> list[ColumnElement[bool]]:
 
 
 def _guard() -> Any:
+    """The response's id while the guard holds. On PostgreSQL it locks the response row: a
+    transaction changing it meanwhile (the same person's other click, in another process) is waited
+    for, and the guard is checked again on the row it left (SQLite has taken its write lock)."""
     return (
         select(Response.id)
         .select_from(Identity)
         .join(Person, Person.id == Identity.person_id)
         .join(Response, Response.id == bindparam("response_id"))
         .where(*_unchanged_since_remembered())
+        .with_for_update(of=Response)
     )
 
 

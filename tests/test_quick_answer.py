@@ -4,9 +4,12 @@ general path does, handles the ordinary answer by itself, and leaves everything 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections import Counter
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from bot import quick_answer
 from bot.engine import Engine
@@ -15,6 +18,8 @@ from bot.runtime import Runtime
 from storage.models import Answer, Identity, Response
 from tests.harness import Conversation, texts
 from tests.test_answering import LIBRARY, count_answers, current_code, start_library
+
+POSTGRESQL_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
 def _engine(runtime: Runtime, *, quick: bool) -> Engine:
@@ -207,3 +212,47 @@ def test_a_remembered_answer_with_an_event_id_already_recorded_writes_nothing(ru
     anna.click("6")
     assert count_answers(runtime) == 4
     assert _taken(engine) == {"read": 2, "remembered": 2, "stale": 1}
+
+
+@POSTGRESQL_ONLY
+def test_a_click_racing_another_process_on_the_same_statement_waits_for_it_and_is_read_afresh(
+    runtime: Runtime,
+) -> None:
+    """Anna clicks 4 and then 5 on statement 2, and the clicks reach two processes at once. While the
+    first one's transaction holds her response, the second one's guard waits; once the first
+    commits, the guard sees the cursor moved, and her 5 changes the answer as an earlier
+    question's button does. Without the wait the 5 would be recorded as handled and lost."""
+    engine = _engine(runtime, quick=True)
+    anna = Conversation(engine, "anna", display_name="Anna")
+    start_library(anna)
+    anna.click("3")  # read, and remembered: she is at statement 2
+    five = anna.button("5")
+    response_id, code = int(five.split(":")[1]), five.split(":")[2]
+    replies: list[Reply] = []
+    with runtime.db.connect() as first_click:  # the other process, half way through the 4
+        first_click.execute(
+            text("UPDATE response SET cursor = cursor + 1 WHERE id = :id"), {"id": response_id}
+        )
+        first_click.execute(
+            text(
+                "INSERT INTO answer (response_id, item_code, kind, value, answered_at)"
+                " VALUES (:id, :code, 'value', 4, now())"
+            ),
+            {"id": response_id, "code": code},
+        )
+        second = threading.Thread(target=lambda: replies.extend(anna.press(five)))
+        second.start()
+        _until_a_lock_is_awaited(runtime)
+        first_click.commit()
+        second.join(timeout=30)
+    assert "→ Your answer: 5" in texts(replies)
+    assert (code, "value", 5) in _stored(runtime, "anna")
+    assert _taken(engine)["stale"] == 1
+
+
+def _until_a_lock_is_awaited(runtime: Runtime) -> None:
+    deadline = time.monotonic() + 10
+    with runtime.db.connect() as watcher:
+        while not watcher.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+            assert time.monotonic() < deadline, "the second click never waited for the first"
+            time.sleep(0.01)
