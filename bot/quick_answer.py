@@ -9,8 +9,10 @@ one transaction of its own, in one of two ways:
   their next answer needs (the person and the response as stored, and which questions are
   answered). The next press is decided from that and written by one guarded statement: it records
   the event, stores the answer and moves the cursor only while the database still holds what was
-  remembered. On PostgreSQL that is one statement and one round trip; on SQLite, in process, the
-  guard is a read just before the writes, under the write lock.
+  remembered. On PostgreSQL that is one statement and one round trip, whose guard locks the
+  response row (a click of the same person racing in another process is waited for, and the guard
+  checked on what it left); on SQLite, in process, the guard is a read just before the writes,
+  under the write lock.
 - **Read: two round trips.** Otherwise, and whenever the guard finds that something changed (the
   general path or another process handled the person meanwhile): one batch records the event id
   and reads the person, the response and its answers; after deciding, a second batch stores the
@@ -365,7 +367,8 @@ class _Press:
 
 @dataclass(frozen=True)
 class _Seen:
-    """The person and the response the button names, as read in the first batch."""
+    """The person and the response the button names, as the read path read them (and as the
+    remembered path then left them)."""
 
     person_id: int
     locale: str | None
@@ -383,7 +386,7 @@ class _Seen:
 
 @dataclass
 class _Position:
-    """The response as navigation sees it (`assessment.Position`); the cursor is written by _MOVE_CURSOR."""
+    """The response as navigation sees it (`assessment.Position`); the writes store its cursor."""
 
     id: int
     role: str | None
