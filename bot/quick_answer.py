@@ -197,6 +197,8 @@ def _guarded_write(dialect: str) -> ClauseElement:
         .returning(AnswerRow.id)
         .cte("stored")
     )
+    # `stored` is selected so that it is rendered at all: SQLAlchemy renders only the CTEs a
+    # statement refers to (PostgreSQL then runs every data-modifying one, read or not).
     return select(
         select(func.count()).select_from(moved).scalar_subquery(),
         select(func.count()).select_from(stored).scalar_subquery(),
@@ -210,6 +212,11 @@ Key = tuple[str, str, str]  # platform, workspace, platform user id
 
 def _key(incoming: Incoming) -> Key:
     return (incoming.platform, incoming.workspace, incoming.user_id)
+
+
+def _identity(incoming: Incoming) -> dict[str, object]:
+    """The parameters that find the person's identity, in the guard and in the read path."""
+    return {"platform": incoming.platform, "workspace": incoming.workspace, "user_id": incoming.user_id}
 
 
 REMEMBER = 4096  # people remembered per process, at most about 5 KB each (measured): 20 MB
@@ -236,11 +243,11 @@ class QuickAnswers:
             return None
         press = _Press(incoming, *button, now, default_locale)
         known = self._recall(press.key)
-        if known is not None and known.response_id == press.response_id:
-            replies = self._remembered(known, press)
+        if known is not None:
+            replies = self._remembered(known, press) if known.response_id == press.response_id else None
             if replies is not None:
                 return replies
-        self.forget(incoming)
+            self.forget(incoming)
         return self._read(press)
 
     def forget(self, incoming: Incoming) -> None:
@@ -291,15 +298,7 @@ class QuickAnswers:
         with DriverTransaction(self._db) as transaction:
             event, person, rows = transaction.run(
                 (deliveries.RECORD, deliveries.values(incoming, now)),
-                (
-                    _PERSON_AND_RESPONSE,
-                    {
-                        "response_id": response_id,
-                        "platform": incoming.platform,
-                        "workspace": incoming.workspace,
-                        "user_id": incoming.user_id,
-                    },
-                ),
+                (_PERSON_AND_RESPONSE, {"response_id": response_id, **_identity(incoming)}),
                 (_STATE, {"response_id": response_id}),
             )
             if not event:
@@ -308,10 +307,12 @@ class QuickAnswers:
             if seen is None or not _admits(incoming, seen, response_id):
                 return None
             answers, background, digest = assessment.read_state_rows(rows)
-            known = _Known(seen, response_id, digest, answers, background) if digest else None
-            state = known.state() if known else None
-            decision = _decide(seen, state, press) if known and state else None
-            if known is None or decision is None:
+            if digest is None:
+                return None
+            known = _Known(seen, response_id, digest, answers, background)
+            state = known.state()
+            decision = _decide(seen, state, press) if state is not None else None
+            if decision is None:
                 return None
             writes: list[Call] = [(_MOVE_CURSOR, {"response_id": response_id, "cursor": decision.cursor})]
             if decision.changed:
@@ -441,9 +442,7 @@ class _Known:
         """The guard's parameters: the database must still hold this."""
         seen = self.seen
         return {
-            "platform": incoming.platform,
-            "workspace": incoming.workspace,
-            "user_id": incoming.user_id,
+            **_identity(incoming),
             "address": seen.address,
             "person_id": seen.person_id,
             "display_name": seen.display_name,
