@@ -59,6 +59,7 @@ class _Compiled:
     binds: tuple[_Bind, ...]
     results: tuple[Processor, ...]
     numbered: str  # PostgreSQL: the SQL with $1, $2 ... for PREPARE
+    execute: str  # PostgreSQL: EXECUTE <name>(%s, ...), bound client-side by psycopg
     returns_rows: bool
 
 
@@ -130,8 +131,10 @@ class DriverStatement:
         returns_rows = bool(compiled.effective_returning) or not (
             compiled.isinsert or compiled.isupdate or compiled.isdelete
         )
+        placeholders = ", ".join(["%s"] * len(order))
+        execute = f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"
         return _Compiled(
-            compiled.string, tuple(binds[name] for name in order), results, numbered, returns_rows
+            compiled.string, tuple(binds[name] for name in order), results, numbered, execute, returns_rows
         )
 
     def values(self, dialect: Dialect, params: Mapping[str, Any]) -> list[Any]:
@@ -153,8 +156,7 @@ class DriverStatement:
 
     def execute_sql(self, dialect: Dialect) -> str:
         """PostgreSQL: `EXECUTE <name>(%s, ...)`, for psycopg's client-side binding of `values`."""
-        placeholders = ", ".join(["%s"] * len(self.compiled(dialect).binds))
-        return f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"
+        return self.compiled(dialect).execute
 
     def rows(self, dialect: Dialect, raw: Sequence[Sequence[Any]]) -> list[Row]:
         """The driver's rows, each value as the ORM would read it."""
