@@ -40,7 +40,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -76,6 +84,7 @@ SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
 RATE_MARGIN = 0.04  # of the overall limit, left unused (see rate_limiter)
 CONNECTIONS = 256  # kept-alive connections to the Bot API at most (python-telegram-bot's default)
 RETRIES = 3
+EDIT_ATTEMPTS = 2
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -170,6 +179,7 @@ class Delivery:
         self.chat_id = chat_id
         self.give_up_first = give_up_first
         self.sent = 0
+        self.delivered = 0  # replies delivered (see `replies`)
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         for _ in range(RETRIES):
@@ -195,30 +205,44 @@ class Delivery:
             "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
         )
 
-    async def replies(self, replies: Sequence[Reply], pressed: Message | None = None) -> None:
+    async def replies(self, replies: Sequence[Reply], pressed: int | None = None) -> None:
+        """Send the replies in order; `pressed` is the message an edit replaces. `delivered` counts
+        the replies that went out, so a caller knows which are left when one fails."""
         for reply in replies:
-            if reply.edit and pressed is not None and await self.edit(pressed, reply):
-                continue
-            # An edit of a typed answer (no pressed message) is shown as a new message.
-            await self.send(reply)
+            if not (reply.edit and pressed is not None and await self.edit(pressed, reply)):
+                # An edit of a typed answer (no pressed message) is shown as a new message.
+                await self.send(reply)
+            self.delivered += 1
 
-    async def edit(self, pressed: Message, reply: Reply) -> bool:
-        """Replace the pressed message; False if Telegram will not edit it (then it is sent anew)."""
+    async def edit(self, pressed: int, reply: Reply) -> bool:
+        """Replace the pressed message; False if Telegram will not edit it (then it is sent anew).
+
+        An edit is idempotent (the same text again is "not modified"), so one that timed out or
+        failed on the network is tried again; if it still fails, it is left out and the replies
+        after it still go: the next question matters more than the answer shown on the old one.
+        """
         parts = split_text(reply.text)
         if not parts:
             return False
         markup = keyboard(reply.choices) if len(parts) == 1 and not (reply.image or reply.file) else None
-        try:
-            await self._call(
-                lambda: self.bot.edit_message_text(
-                    parts[0], chat_id=pressed.chat_id, message_id=pressed.message_id, reply_markup=markup
+        for attempt in range(EDIT_ATTEMPTS):
+            try:
+                await self._call(
+                    lambda: self.bot.edit_message_text(
+                        parts[0], chat_id=self.chat_id, message_id=pressed, reply_markup=markup
+                    )
                 )
-            )
-        except BadRequest as error:
-            if is_not_modified(error):
+            except BadRequest as error:
+                if is_not_modified(error):
+                    return True
+                log.info("could not edit a message (%s); sending it as a new one", error.message)
+                return False
+            except NetworkError as error:  # TimedOut included
+                if attempt + 1 < EDIT_ATTEMPTS:
+                    continue
+                log.warning("could not edit a message (%s); the replies after it still go", error.message)
                 return True
-            log.info("could not edit a message (%s); sending it as a new one", error.message)
-            return False
+            break
         if len(parts) > 1 or reply.image or reply.file:
             await self.send(dataclasses.replace(reply, text="\n".join(parts[1:]), edit=False))
         return True
@@ -271,6 +295,12 @@ def _caption(text: str) -> tuple[str | None, list[str]]:
     return None, split_text(stripped)
 
 
+def _may_have_arrived(error: TelegramError) -> bool:
+    """Whether a failed call may still have reached Telegram: a timeout may have, a refused
+    connection or an error answer has not."""
+    return isinstance(error, TimedOut)
+
+
 def message_count(replies: Sequence[Reply]) -> int:
     return sum(len(split_text(r.text)) + (r.image is not None) + (r.file is not None) for r in replies) or 1
 
@@ -297,6 +327,7 @@ def incoming_for(update: Update, **fields: Any) -> Incoming:
         locale_hint=user.language_code,
         display_name=_display_name(update),
         is_private=chat is not None and chat.type == ChatType.PRIVATE,
+        reports_delivery=True,
         **fields,
     )
 
@@ -372,11 +403,29 @@ class TelegramAdapter:
         # The engine is synchronous (one database transaction): keep it off the event loop.
         return await asyncio.to_thread(self.engine.handle, incoming)
 
+    async def _converse(self, bot: Bot, chat_id: int, incoming: Incoming) -> None:
+        """Handle the event, send what the engine says, and tell the engine it went (bot/reply_outbox.py):
+        replies that did not go are left to the outbox, which any process delivers."""
+        replies = await self._handle(incoming)
+        delivery = Delivery(bot, chat_id)
+        pressed = int(incoming.pressed) if incoming.pressed else None
+        try:
+            await delivery.replies(replies, pressed)
+        except TelegramError as error:
+            left = replies[delivery.delivered :]
+            if _may_have_arrived(error):
+                left = left[1:]  # sent again it could arrive twice: the one under way is given up
+            log.warning("replies not delivered (%s); %d left to the outbox", type(error).__name__, len(left))
+            await asyncio.to_thread(self.engine.unsent, incoming, left, type(error).__name__)
+            return
+        if replies:
+            await asyncio.to_thread(self.engine.replied, incoming)
+
     async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
         incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        await self._converse(message.get_bot(), message.chat_id, incoming)
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A sticker, photo or voice message: the engine answers that it did not catch it."""
@@ -384,7 +433,7 @@ class TelegramAdapter:
         if message is None or update.effective_user is None:
             return
         incoming = incoming_for(update, text="", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        await self._converse(message.get_bot(), message.chat_id, incoming)
 
     async def on_document(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -406,7 +455,7 @@ class TelegramAdapter:
             attachment=Attachment(document.file_name or "upload.yaml", content),
             event_id=f"upd:{update.update_id}",
         )
-        await delivery.replies(await self._handle(incoming))
+        await self._converse(message.get_bot(), message.chat_id, incoming)
 
     def _too_big(self, update: Update) -> Reply:
         user = update.effective_user
@@ -430,16 +479,21 @@ class TelegramAdapter:
             return
         # An old message may come back "inaccessible" (chat known, content not): reply anew there.
         pressed = query.message if isinstance(query.message, Message) else None
-        incoming = incoming_for(update, action=query.data, event_id=f"cbq:{query.id}")
+        incoming = incoming_for(
+            update,
+            action=query.data,
+            event_id=f"cbq:{query.id}",
+            pressed=str(pressed.message_id) if pressed is not None else None,
+        )
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        await Delivery(query.get_bot(), chat_id).replies(await self._handle(incoming), pressed)
+        await self._converse(query.get_bot(), chat_id, incoming)
 
     async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or update.effective_user is None or not self._addressed_to_me(message):
             return
         incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        await self._converse(message.get_bot(), message.chat_id, incoming)
 
     def _addressed_to_me(self, message: Message) -> bool:
         me = (self.username or message.get_bot().username or "").lower()
@@ -532,7 +586,7 @@ class TelegramSender:
         chat = sending.address.chat
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                await self._deliver(bot, chat, sending.replies)
+                await self._deliver(bot, chat, sending.replies, sending.address.pressed)
         except RetryLater as wait:
             self._release(chat)
             sending.done(wait)
@@ -559,10 +613,11 @@ class TelegramSender:
         with self._lock:
             self._free_at.pop(chat, None)
 
-    async def _deliver(self, bot: Bot, chat: str, replies: Sequence[Reply]) -> None:
+    async def _deliver(self, bot: Bot, chat: str, replies: Sequence[Reply], pressed: str | None) -> None:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        message = int(pressed) if pressed and pressed.isdigit() else None
         try:
-            await Delivery(bot, chat_id, give_up_first=True).replies(replies)
+            await Delivery(bot, chat_id, give_up_first=True).replies(replies, message)
         except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
             raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat

@@ -17,31 +17,30 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from sqlalchemy import (
-    CompoundSelect,
     Insert,
-    String,
     bindparam,
-    literal,
-    null,
     select,
-    type_coerce,
-    union_all,
     update,
 )
 from sqlalchemy.orm import Session
 
 from bot import catalogue, feedback, publication_store
+from bot.answer_decision import Decision, Effect, StepAnswer, decide
+from bot.assessment_state import (
+    State,
+    Step,
+    Steps,
+    load_state,
+)
 from bot.commands import Audience, Context, Registry
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
-from instruments.schema import BackgroundQuestion, Instrument, Item, pick
+from instruments.schema import Instrument, pick
 from storage.db import upsert_insert
 from storage.models import (
     Answer,
@@ -76,122 +75,6 @@ def about_minutes(t: Translator, n_statements: int) -> str:
     """ "about 10 minutes" (or "about 1 minute"): how long a number of statements takes."""
     minutes = max(1, round(n_statements * SECONDS_PER_STATEMENT / 60))
     return t.ngettext("about %(n)s minute", "about %(n)s minutes", minutes)
-
-
-@dataclass(frozen=True)
-class Step:
-    background: BackgroundQuestion | None = None
-    item: Item | None = None
-
-    @property
-    def key(self) -> str:
-        return f"bg:{self.background.id}" if self.background else f"item:{self.item.code}"  # type: ignore[union-attr]
-
-
-Steps = tuple[Step, ...]
-
-# The steps of each parsed instrument per role, built once: every answer walks them. Keyed by the
-# instrument object's id, which the entry's reference keeps from being reused.
-_STEPS: dict[tuple[int, str | None], tuple[Instrument, Steps]] = {}
-
-
-def steps_of(instrument: Instrument, role: str | None) -> Steps:
-    """The questions in order: the background questions, then the statements asked of `role`."""
-    found = _STEPS.get((id(instrument), role))
-    if found is not None and found[0] is instrument:
-        return found[1]
-    if len(_STEPS) > 1024:
-        _STEPS.clear()
-    steps = tuple(Step(background=q) for q in instrument.background) + tuple(
-        Step(item=item) for item in instrument.items_for(role)
-    )
-    _STEPS[(id(instrument), role)] = (instrument, steps)
-    return steps
-
-
-class Position(Protocol):
-    """What navigating and rendering read and move of a response: the ORM row on the general path,
-    a plain record on the quick answer path (bot/quick_answer.py), where building an ORM object
-    would cost more than the rest of the rendering."""
-
-    id: int
-    role: str | None
-    cursor: int
-
-
-@dataclass
-class State:
-    """A response with everything needed to decide the next step, loaded once per event."""
-
-    response: Position
-    instrument: Instrument
-    answers: dict[str, tuple[AnswerKind, int | None]]
-    background: dict[str, str]
-
-    @property
-    def steps(self) -> Steps:
-        """The questions in order (the role question can change them while an event is handled)."""
-        return steps_of(self.instrument, self.response.role)
-
-    def index_of(self, code: str) -> int | None:
-        """The step of the statement with this item code (from an untrusted payload), if asked."""
-        return next((i for i, s in enumerate(self.steps) if s.item and s.item.code == code), None)
-
-    def answered(self, step: Step) -> bool:
-        if step.background is not None:
-            return step.background.id in self.background
-        assert step.item is not None
-        return step.item.code in self.answers
-
-    def next_unanswered(self, steps: Steps, after: int) -> int | None:
-        for i in range(after + 1, len(steps)):
-            if not self.answered(steps[i]):
-                return i
-        for i in range(len(steps)):
-            if not self.answered(steps[i]):
-                return i
-        return None
-
-
-# Everything a response's state needs besides the response row, in one round trip: its answers,
-# its background answers and its instrument version's checksum (for the parsed-instrument cache).
-# Built once: this runs on every answer (the quick answer path runs it on the driver).
-STATE_QUERY: CompoundSelect[Any] = union_all(
-    select(literal("a", String), Answer.item_code, type_coerce(Answer.kind, String), Answer.value).where(
-        Answer.response_id == bindparam("response_id")
-    ),
-    select(literal("b", String), BackgroundAnswer.question_id, BackgroundAnswer.option_id, null()).where(
-        BackgroundAnswer.response_id == bindparam("response_id")
-    ),
-    select(literal("v", String), InstrumentVersion.checksum, null(), null())
-    .join(Response, Response.instrument_version_id == InstrumentVersion.id)
-    .where(Response.id == bindparam("response_id")),
-)
-
-
-Answers = dict[str, tuple[AnswerKind, int | None]]
-
-
-def read_state_rows(rows: Iterable[Any]) -> tuple[Answers, dict[str, str], str | None]:
-    """STATE_QUERY's rows as the answers, the background answers and the instrument's checksum."""
-    answers: Answers = {}
-    background: dict[str, str] = {}
-    digest: str | None = None
-    for tag, key, kind, value in rows:
-        if tag == "a":
-            answers[key] = (AnswerKind(kind), value)
-        elif tag == "b":
-            background[key] = kind
-        else:
-            digest = key
-    return answers, background, digest
-
-
-def load_state(session: Session, response: Response) -> State:
-    rows = session.execute(STATE_QUERY, {"response_id": response.id})
-    answers, background, digest = read_state_rows(rows)
-    instrument = catalogue.load(session, response.instrument_version_id, checksum=digest)
-    return State(response, instrument, answers, background)
 
 
 # ---------------------------------------------------------------- rendering questions
@@ -601,39 +484,39 @@ def _store_background(ctx: Context, state: State, question_id: str, option_id: s
         state.response.role = option_id
 
 
-def record(
-    ctx: Context, state: State, step_index: int, answer: tuple[AnswerKind, int | None] | str
-) -> list[Reply]:
-    """Store the answer to a step and decide what comes next. `answer` is an option id for background."""
-    steps = state.steps
-    step = steps[step_index]
-    response = state.response
-    at_cursor = step_index == response.cursor
-    if not at_cursor and not state.answered(step):
-        # A question the person has not reached yet: only a forged payload can point there.
+def record(ctx: Context, state: State, step_index: int, answer: StepAnswer) -> list[Reply]:
+    """Store the answer to a step as `answer_decision.decide` says, and say what comes next."""
+    decision = decide(state, step_index, answer)
+    if decision.effect is Effect.REFUSED:
         return [invalid_button(ctx)]
-    if step.background is not None:
-        assert isinstance(answer, str)
-        unchanged = state.background.get(step.background.id) == answer
-        if not unchanged:
+    step = state.steps[step_index]
+    if decision.store:
+        if step.background is not None:
+            assert isinstance(answer, str)
             _store_background(ctx, state, step.background.id, answer)
-    else:
-        assert step.item is not None
-        assert isinstance(answer, tuple)
-        unchanged = state.answers.get(step.item.code) == answer
-        if not unchanged:
-            _upsert_answer(ctx, response.id, step.item.code, answer[0], answer[1])
+        else:
+            assert step.item is not None
+            assert isinstance(answer, tuple)
+            _upsert_answer(ctx, state.response.id, step.item.code, answer[0], answer[1])
             state.answers[step.item.code] = answer
-    if not at_cursor:
-        # An earlier question's button: the answer changes, the flow does not move twice.
-        return [] if unchanged else [answered_echo(ctx.t, state, steps, step_index)]
-    echo = answered_echo(ctx.t, state, steps, step_index)
-    steps = state.steps  # the role question may have changed which statements follow
-    next_index = state.next_unanswered(steps, step_index)
-    if next_index is None:
-        return [echo, *complete(ctx, state)]
-    response.cursor = next_index
-    return [echo, question(ctx.t, state)]
+    if decision.effect is Effect.COMPLETE:
+        return [answered_echo(ctx.t, state, state.steps, step_index), *complete(ctx, state)]
+    return told(ctx.t, state, step_index, decision)
+
+
+def told(t: Translator, state: State, step_index: int, decision: Decision) -> list[Reply]:
+    """What the person is told of an answer that does not complete the response, once it is stored
+    (`state` holds it): nothing, the question as answered, or that and the next question. Moves
+    the state's cursor as decided."""
+    if decision.effect is Effect.NOTHING:
+        return []
+    echo = answered_echo(t, state, state.steps, step_index)
+    if decision.effect is Effect.CHANGED:
+        return [echo]
+    assert decision.effect is Effect.NEXT
+    assert decision.cursor is not None
+    state.response.cursor = decision.cursor
+    return [echo, question(t, state)]
 
 
 def complete(ctx: Context, state: State) -> list[Reply]:

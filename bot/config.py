@@ -33,6 +33,9 @@ class Config:
     # 0.1-0.3 s, so one at a time would send a few a second; eight keep up with Telegram's 30/s.
     # A process killed mid-send may send these again (at most this many, each to someone else).
     outbox_concurrency: int = 8
+    # Seconds an event's replies wait for the process that handled it to send them, before any
+    # process's outbox dispatcher delivers them instead (bot/reply_outbox.py).
+    reply_takeover_seconds: int = 30
 
     telegram_token: str | None = _secret()
     telegram_api_url: str | None = None  # e.g. a self-hosted telegram-bot-api server

@@ -5,10 +5,13 @@ replies are returned, so whatever the person is told has been stored. A platform
 recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a double-clicked
 button carrying the same id) finds it and changes nothing.
 
-A press of a scale button on the statement the person is at, most of all events, first takes the
-quick path (bot/quick_answer.py): the same checks and writes run on the database driver, in one
-round trip for a person this process remembers. Everything else, and whatever the quick path
-declines, is routed here (and the quick path forgets the person, whom the general path may change).
+Every event's transaction first takes the person's lock (bot/event_order.py), so one person's
+events are handled one at a time in every process. What an event says is committed with it (the
+reply outbox, bot/reply_outbox.py) when its adapter reports delivery (`Engine.replied`).
+
+A press of a scale button, most of all events, first takes the quick path (bot/quick_answer.py):
+the same lock, the same decision (bot/answer_decision.py) and the same writes, run on the database
+driver in two round trips. Everything else, and whatever the quick path declines, is routed here.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from types import ModuleType
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import assessment, deliveries, home, notices, quick_answer
+from bot import assessment, deliveries, event_order, home, notices, quick_answer, reply_outbox
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
@@ -80,9 +83,12 @@ class Engine:
         quick_answers: bool = True,
     ) -> None:
         self.sessions = sessions
-        # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
-        self.quick_answers = quick_answer.QuickAnswers(sessions.kw["bind"]) if quick_answers else None
         self.config = config or Config()
+        self.takeover = timedelta(seconds=self.config.reply_takeover_seconds)
+        # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
+        self.quick_answers = (
+            quick_answer.QuickAnswers(sessions.kw["bind"], takeover=self.takeover) if quick_answers else None
+        )
         self.flood = flood or FloodGuard(
             burst=self.config.flood_burst, per_second=self.config.flood_per_minute / 60
         )
@@ -126,16 +132,42 @@ class Engine:
     def _quick(self, incoming: Incoming) -> list[Reply] | None:
         if self.quick_answers is None:
             return None
-        quick = self.quick_answers.handle(incoming, self.clock.now(), self.config.default_locale)
-        if quick is None:
-            self.quick_answers.forget(incoming)  # the general path may change what it remembers
-        return quick
+        return self.quick_answers.handle(incoming, self.clock.now(), self.config.default_locale)
+
+    def replied(self, incoming: Incoming) -> None:
+        """The adapter delivered every reply to `incoming`: its outbox row is done. Never raises
+        (a row left unmarked is delivered again later, which is all a failure here can cause)."""
+        if not incoming.reports_delivery:
+            return
+        try:
+            with self.sessions() as session, session.begin():
+                reply_outbox.mark_sent(session, incoming, self.clock.now())
+        except Exception:
+            log.warning("could not mark the replies to an event sent; the outbox delivers them again")
+
+    def unsent(self, incoming: Incoming, unsent: list[Reply], error: str) -> None:
+        """The adapter could not deliver `unsent` (from the first reply that failed, which cannot
+        have arrived): the outbox dispatcher delivers them now. Never raises."""
+        if not incoming.reports_delivery:
+            return
+        try:
+            with self.sessions() as session, session.begin():
+                reply_outbox.leave(session, incoming, unsent, self.clock.now(), error)
+        except Exception:
+            log.warning("could not hand undelivered replies to the outbox; they go when it takes them over")
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
+        event_order.take(session, incoming)  # first, always: one person's events one at a time
         if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
+        replies = self._route(ctx, incoming)
+        if not _erased(session, ctx):
+            reply_outbox.write(session, incoming, ctx.person.id, replies, now, self.takeover)
+        return replies
+
+    def _route(self, ctx: Context, incoming: Incoming) -> list[Reply]:
         if not incoming.is_private:
             return [
                 Reply(
@@ -235,6 +267,7 @@ class Engine:
         fallback = translator(pick_locale(None, incoming.locale_hint, self.config.default_locale))
         try:
             with self.sessions() as session, session.begin():
+                event_order.take(session, incoming)
                 return [home.home_reply(self._context(session, incoming, self.clock.now()))]
         except Exception:
             log.exception("unexpected error while building the home view for %s", incoming.platform)
@@ -275,6 +308,12 @@ class Engine:
 
     def latest_audit(self, session: Session, limit: int = 20) -> list[AuditLog]:
         return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
+
+
+def _erased(session: Session, ctx: Context) -> bool:
+    """The person asked to be forgotten in this event: nothing more is kept about them."""
+    state = inspect(ctx.person)
+    return ctx.person in session.deleted or state.deleted or state.was_deleted
 
 
 def _attachments_made(replies: list[Reply]) -> list[Reply]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot import assessment, feedback
+from bot import assessment, assessment_state, feedback
 from bot.commands import Context
 from bot.messages import Choice, Reply
 from instruments.schema import pick
@@ -41,7 +41,7 @@ def _in_progress(ctx: Context) -> list[str]:
     response = assessment.current_response(ctx)
     if response is None:
         return [ctx.t._("You have no assessment in progress.")]
-    state = assessment.load_state(ctx.session, response)
+    state = assessment_state.load_state(ctx.session, response)
     steps = state.steps
     done = sum(1 for step in steps if state.answered(step))
     return [

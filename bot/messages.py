@@ -40,6 +40,12 @@ class Incoming:
     attachment: Attachment | None = None
     # False in group chats and channels: the bot never collects answers there.
     is_private: bool = True
+    # The message whose button was pressed, as the platform names it (Telegram: its message id;
+    # Slack: "channel ts"): what an `edit=True` reply replaces, wherever it is delivered from.
+    pressed: str | None = None
+    # The adapter tells the engine once the replies are delivered (`Engine.replied`): until then
+    # they wait in the outbox, and any process delivers them if this one dies first.
+    reports_delivery: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class Address:
     user_id: str
     chat: str
     locale: str = "en"
+    # The message an `edit=True` reply replaces (`Incoming.pressed`); None: edits are sent anew.
+    pressed: str | None = None
 
 
 class RetryLater(Exception):
@@ -157,6 +165,8 @@ class ConcurrentSender(Sender, Protocol):
 
 def reply_to_json(reply: Reply) -> dict[str, object]:
     data: dict[str, object] = {"text": reply.text}
+    if reply.edit:
+        data["edit"] = True
     if reply.choices:
         data["choices"] = [[[c.label, c.payload] for c in row] for row in reply.choices]
     if reply.image:
@@ -183,7 +193,9 @@ def reply_from_json(data: dict[str, object]) -> Reply:
         image = Image(img["filename"], base64.b64decode(img["content"]), img.get("caption", ""))
     if isinstance(f := data.get("file"), dict):
         file = FileOut(f["filename"], base64.b64decode(f["content"]), f.get("caption", ""))
-    return Reply(text=str(data.get("text", "")), choices=choices, image=image, file=file)
+    return Reply(
+        text=str(data.get("text", "")), choices=choices, edit=bool(data.get("edit")), image=image, file=file
+    )
 
 
 def replies_to_json(replies: Sequence[Reply]) -> list[dict[str, object]]:

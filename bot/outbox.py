@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
@@ -66,6 +66,7 @@ from storage.models import Identity, Outbox, OutboxState, Person
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+REPLY_KIND = "reply"  # an event's replies (bot/reply_outbox.py), delivered here only if left
 
 _outbox = cast(Table, Outbox.__table__)  # the claim and the marks are Core statements (see _claim)
 
@@ -142,6 +143,7 @@ class Due:
     payload: list[dict[str, object]]
     attempts: int
     due_at: datetime
+    reply_to: str | None = None  # an event's replies: the message their edit replaces
 
 
 @dataclass(frozen=True)
@@ -270,11 +272,29 @@ class Dispatcher:
             taken_over = self._due(
                 session, now, limit, _outbox.c.state == OutboxState.SENDING, _outbox.c.claimed_at < stale
             )
-            pending = self._due(session, now, limit - len(taken_over), _outbox.c.state == OutboxState.PENDING)
+            # An event's replies that the process handling it did not send go first (they are what
+            # a person waits for), then everything else in the order it fell due.
+            replies = self._due(
+                session,
+                now,
+                limit - len(taken_over),
+                _outbox.c.state == OutboxState.PENDING,
+                _outbox.c.kind == REPLY_KIND,
+            )
+            pending = self._due(
+                session,
+                now,
+                limit - len(taken_over) - len(replies),
+                _outbox.c.state == OutboxState.PENDING,
+                _outbox.c.kind != REPLY_KIND,
+            )
             claimed: list[Due] = []
             cancelled: list[int] = []
             people: set[int] = set()
-            for row in sorted([*taken_over, *pending], key=lambda row: (row.due_at, row.id)):
+            due = sorted(
+                [*taken_over, *replies, *pending], key=lambda r: (r.kind != REPLY_KIND, r.due_at, r.id)
+            )
+            for row in due:
                 if row.person_id in busy:
                     continue  # their next message waits until this one is out: order is kept
                 if self.per_person_gap > timedelta(0) and row.person_id in people:
@@ -313,7 +333,13 @@ class Dispatcher:
                 )
             addresses = self._addresses(session, people) if people else {}
             return [
-                Claimed(row.id, row.person_id, row.payload, row.attempts + 1, addresses.get(row.person_id))
+                Claimed(
+                    row.id,
+                    row.person_id,
+                    row.payload,
+                    row.attempts + 1,
+                    _to(addresses.get(row.person_id), row),
+                )
                 for row in claimed
             ]
 
@@ -325,7 +351,7 @@ class Dispatcher:
             return []
         c = _outbox.c
         query = (
-            select(c.id, c.person_id, c.kind, c.idempotency_key, c.payload, c.attempts, c.due_at)
+            select(c.id, c.person_id, c.kind, c.idempotency_key, c.payload, c.attempts, c.due_at, c.reply_to)
             .where(c.due_at <= now, *conditions)
             .order_by(c.due_at, c.id)
             .limit(limit)
@@ -465,6 +491,13 @@ class Dispatcher:
                 return mine.values(state=OutboxState.FAILED, sent_at=None, last_error=type(error).__name__)
             due, reason = now + timedelta(seconds=30 * 2**row.attempts), type(error).__name__
         return mine.values(state=OutboxState.PENDING, due_at=due, last_error=reason)
+
+
+def _to(address: Address | None, row: Due) -> Address | None:
+    """Where the row goes: the person's address, with the message an event's reply edits."""
+    if address is None or row.reply_to is None:
+        return address
+    return replace(address, pressed=row.reply_to)
 
 
 class _Starter:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot import catalogue
+from bot import catalogue, event_order
 from bot.publication import Publication
 from bot.step_sums import step_sums
 from instruments.schema import Instrument
@@ -231,6 +231,8 @@ def publish(
     shortcut, so if keeping it fails (two completions of one unit at once on PostgreSQL may both
     try to write the same step) the completion still stands and the next one tries again.
     """
+    # Completions of one unit at once (several processes) take their turns.
+    event_order.take_unit(session, round_id, unit_id)
     try:
         with session.begin_nested():
             _publish(session, round_id, unit_id, now, rebuild_limit)

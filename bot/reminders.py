@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from bot import assessment, catalogue
+from bot import assessment, assessment_state, catalogue
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
@@ -176,7 +176,7 @@ def compose(session: Session, round_: Round, person: Person, default_locale: str
     )
     instrument = catalogue.load(session, round_.instrument_version_id)
     if response is not None:
-        state = assessment.load_state(session, response)
+        state = assessment_state.load_state(session, response)
         left = sum(1 for item in instrument.items_for(response.role) if item.code not in state.answers)
         text = t.ngettext(
             "You have %(n)s statement left in the assessment (closes %(date)s).",

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot import assessment, publication_store, rounds
+from bot import assessment, assessment_state, publication_store, rounds
 from bot.commands import Audience, Context, Registry
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
@@ -106,7 +106,7 @@ def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
     replies = [Reply("\n".join(lines))]
     response = assessment.current_response(ctx)
     if response is not None:
-        replies.append(assessment.question(ctx.t, assessment.load_state(ctx.session, response)))
+        replies.append(assessment.question(ctx.t, assessment_state.load_state(ctx.session, response)))
     return replies
 
 
@@ -125,7 +125,7 @@ def language(ctx: Context, args: list[str]) -> list[Reply]:
     replies = [Reply(ctx.t._("OK, I will write in English from now on."))]
     response = assessment.current_response(ctx)
     if response is not None:
-        replies.append(assessment.question(ctx.t, assessment.load_state(ctx.session, response)))
+        replies.append(assessment.question(ctx.t, assessment_state.load_state(ctx.session, response)))
     return replies
 
 

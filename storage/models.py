@@ -396,6 +396,8 @@ class Outbox(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A reply's edit target: the message whose button was pressed (bot/reply_outbox.py).
+    reply_to: Mapped[str | None] = mapped_column(String(100))
 
 
 class ProcessedEvent(Base):

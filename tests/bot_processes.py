@@ -11,15 +11,36 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 
+from bot import catalogue
+from storage.db import make_engine
+from storage.models import (
+    Answer,
+    BackgroundAnswer,
+    Identity,
+    Membership,
+    Person,
+    Response,
+    ResponseStatus,
+    Role,
+    Round,
+    RoundParticipant,
+    RoundUnit,
+    Unit,
+)
 from tests.conftest import POSTGRES_URL, postgres_url
+from tests.reliability.scripted_round import SMALL_INSTRUMENT
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRET = "scale-out-secret"
 
 
 def free_port() -> int:
@@ -110,7 +131,83 @@ def telegram_webhook_settings(
         "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram",
         "telegram_webhook_listen": "127.0.0.1",
         "telegram_webhook_port": str(port),
-        "telegram_webhook_secret": "scale-out-secret",
+        "telegram_webhook_secret": SECRET,
         # The fake allows any rate; the bot's own pacing is not what these scenarios look at.
         "telegram_max_per_second": "1000",
     }
+
+
+def open_round_for(session: Session, platform: str, users: Sequence[str], workspace: str = "") -> int:
+    """The small instrument of the reliability tests, one unit, and a round open to `users` (their
+    ids on `platform`), as rows; returns the round id."""
+    now = datetime.now(UTC)
+    installed = catalogue.install(session, SMALL_INSTRUMENT, "pulse.yaml", now, activate=True)
+    unit = Unit(name="Ekbacken school", created_at=now)
+    session.add(unit)
+    session.flush()
+    round_ = Round(
+        name="Autumn pulse",
+        instrument_version_id=installed.version_id,
+        opens_at=now - timedelta(days=1),
+        closes_at=now + timedelta(days=30),
+        threshold=5,
+        created_at=now,
+    )
+    session.add(round_)
+    session.flush()
+    session.add(RoundUnit(round_id=round_.id, unit_id=unit.id))
+    for n, user in enumerate(users):
+        person = Person(display_name=f"Person {n}", locale_hint="en", created_at=now)
+        session.add(person)
+        session.flush()
+        session.add_all(
+            [
+                Identity(person_id=person.id, platform=platform, workspace=workspace, platform_user_id=user),
+                Membership(person_id=person.id, unit_id=unit.id, role=Role.STAFF, joined_at=now),
+                RoundParticipant(round_id=round_.id, person_id=person.id, unit_id=unit.id, invited_at=now),
+            ]
+        )
+    return round_.id
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds at the end of a scale-out scenario, per user id."""
+
+    responses: dict[str, list[ResponseStatus]]
+    answers: dict[str, int]
+    background: dict[str, int]
+
+
+def stored(database_url: str, round_id: int) -> Stored:
+    db = make_engine(database_url)
+    try:
+        with db.connect() as conn:
+            responses: dict[str, list[ResponseStatus]] = {}
+            for user, status in conn.execute(
+                select(Identity.platform_user_id, Response.status)
+                .join(Response, Response.person_id == Identity.person_id)
+                .where(Response.round_id == round_id)
+            ):
+                responses.setdefault(user, []).append(status)
+            answers = dict(
+                conn.execute(
+                    select(Identity.platform_user_id, func.count(Answer.id))
+                    .join(Response, Response.person_id == Identity.person_id)
+                    .join(Answer, Answer.response_id == Response.id)
+                    .where(Response.round_id == round_id)
+                    .group_by(Identity.platform_user_id)
+                ).all()
+            )
+            background = dict(
+                conn.execute(
+                    select(Identity.platform_user_id, func.count(BackgroundAnswer.id))
+                    .join(Response, Response.person_id == Identity.person_id)
+                    .join(BackgroundAnswer, BackgroundAnswer.response_id == Response.id)
+                    .where(Response.round_id == round_id)
+                    .group_by(Identity.platform_user_id)
+                ).all()
+            )
+    finally:
+        db.dispose()
+    return Stored(responses, answers, background)

@@ -1,17 +1,17 @@
 """The quick path of a scale-button answer (bot/quick_answer.py) says and stores exactly what the
-general path does, handles the ordinary answer by itself, and leaves everything else alone."""
+general path does (both ask bot/answer_decision.py), handles the ordinary answer by itself, leaves
+everything else alone, and waits for the same person's event in another process."""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
-from collections import Counter
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from bot import quick_answer
+from bot import event_order, quick_answer
 from bot.engine import Engine
 from bot.messages import Incoming, Reply
 from bot.runtime import Runtime
@@ -115,13 +115,15 @@ def test_the_quick_path_declines_what_it_does_not_handle_and_writes_nothing(runt
     assert declined(_answer_event(anna, "3", "renamed", locale_hint="sv"))  # identify updates her
     forged = _answer_event(anna, "3", "forged")
     assert declined(Incoming(**{**forged.__dict__, "action": forged.action.replace(":3", ":9")}))  # type: ignore[union-attr]
+    assert count_answers(runtime) == 0, "nothing declined was stored"
+    # An earlier question's button is the quick path's too: that answer changes, the flow stays.
     anna.click("4")
     earlier = anna.history[-3].flat_choices  # statement 1's buttons, still on screen
-    assert declined(_answer_event(anna, "2", "earlier", action=earlier[1].payload))
-    assert count_answers(runtime) == 1, "only the answer through the engine was stored"
-    # And through the engine, each declined case is handled as before: the earlier question changes.
-    replies = anna.press(earlier[1].payload)
-    assert "→ Your answer: 2" in texts(replies)
+    replies = quick_answer.QuickAnswers(runtime.db).handle(
+        _answer_event(anna, "2", "earlier", action=earlier[1].payload), now, "en"
+    )
+    assert replies is not None
+    assert [r.text.splitlines()[-1] for r in replies] == ["→ Your answer: 2"]
 
 
 def test_the_last_answer_goes_the_general_way_and_completes_the_response(runtime: Runtime) -> None:
@@ -138,98 +140,25 @@ def test_the_last_answer_goes_the_general_way_and_completes_the_response(runtime
     assert count_answers(runtime) == 24
 
 
-def _taken(engine: Engine) -> Counter[str]:
-    """Which way the engine's quick path took its answers."""
-    assert engine.quick_answers is not None
-    return engine.quick_answers.taken
-
-
-def _two_processes(runtime: Runtime, *, quick: bool) -> tuple[Engine, Engine]:
-    return _engine(runtime, quick=quick), _engine(runtime, quick=quick)
-
-
-def _between_two_processes(person: Conversation, first: Engine, second: Engine) -> None:
-    """Anna's events reach two bot processes in turn; each remembers her as it last answered her.
-    Between her presses in one process, the other changes what that one remembers: an earlier
-    answer, the cursor, her language, a waiting prompt."""
-
-    def on(engine: Engine) -> Conversation:
-        person.engine = engine
-        return person
-
-    start_library(on(first))
-    on(first).click("3")
-    on(first).click("4")
-    on(second).click("Back")  # to statement 2, where her 4 is shown
-    on(second).click("6")  # the same count of answers and the same cursor as `first` remembers
-    on(first).click("5")  # statement 3: `first` remembers her right, but for the 4
-    on(second).click("2")  # `second` remembers her at statement 3, the database at 4
-    on(first).say("language sv")
-    on(second).click("7")  # `second` remembers her in English
-    on(first).click("1")
-    on_screen = person.button("2")
-    on(second).say("forget-me")  # a question waits for her answer now
-    on(first).press(on_screen)  # a button instead: the general path drops the question
-    double = person.button("3")
-    on(first).press(double)
-    on(first).press(double)  # a double click, the second one with a cursor moved on
-    seen = f"{person.user_id}-seen"
-    on(second).say("status", event_id=seen)
-    on(first).press(person.button("4"), event_id=seen)  # an id already seen: nothing changes
-
-
-def test_what_one_process_remembers_is_checked_against_what_another_changed(runtime: Runtime) -> None:
-    first, second = _two_processes(runtime, quick=True)
-    quick = Conversation(first, "quick", display_name="Anna")
-    _between_two_processes(quick, first, second)
-    reference = Conversation(runtime.engine, "general", display_name="Anna")
-    general_first, general_second = _two_processes(runtime, quick=False)
-    _between_two_processes(reference, general_first, general_second)
-
-    assert _transcript(quick.history) == _transcript(reference.history)
-    assert _stored(runtime, "quick") == _stored(runtime, "general")
-    assert "→ Ditt svar: 3" in quick.history[-3].text, "answered in Swedish, once for two clicks"
-    assert "Påstående 9/24" in quick.last.text, "the id seen before changed nothing"
-    assert [value for _code, _kind, value in _stored(runtime, "quick")] == [3, 6, 5, 2, 7, 1, 2, 3]
-    # Which way each press went: `first` answered two from memory (statement 3 despite the changed
-    # 4) and found the waiting question by its guard; `second` found the new language by its guard.
-    assert _taken(first) == {"read": 3, "remembered": 2, "stale": 1}
-    assert _taken(second) == {"read": 3, "stale": 1}
-
-
-def test_a_remembered_answer_with_an_event_id_already_recorded_writes_nothing(runtime: Runtime) -> None:
-    engine = _engine(runtime, quick=True)
-    anna = Conversation(engine, "anna", display_name="Anna")
-    start_library(anna)
-    anna.click("3")  # read, and remembered
-    anna.click("4")  # remembered
-    assert _taken(engine)["remembered"] == 1
-    runtime.engine.handle(_answer_event(anna, "5", "seen-before", action="nothing-of-mine"))
-    assert engine.handle(_answer_event(anna, "5", "seen-before")) == []
-    assert count_answers(runtime) == 2
-    assert _taken(engine)["stale"] == 1
-    anna.click("5")  # read again, then remembered again
-    anna.click("6")
-    assert count_answers(runtime) == 4
-    assert _taken(engine) == {"read": 2, "remembered": 2, "stale": 1}
-
-
 @POSTGRESQL_ONLY
-def test_a_click_racing_another_process_on_the_same_statement_waits_for_it_and_is_read_afresh(
+def test_a_click_racing_another_process_for_the_same_person_waits_for_it_and_sees_its_effect(
     runtime: Runtime,
 ) -> None:
     """Anna clicks 4 and then 5 on statement 2, and the clicks reach two processes at once. While the
-    first one's transaction holds her response, the second one's guard waits; once the first
-    commits, the guard sees the cursor moved, and her 5 changes the answer as an earlier
-    question's button does. Without the wait the 5 would be recorded as handled and lost."""
-    engine = _engine(runtime, quick=True)
-    anna = Conversation(engine, "anna", display_name="Anna")
+    first one's transaction holds her lock, the second one waits; once the first commits, the
+    second reads the cursor it moved, and her 5 changes the answer as an earlier question's button
+    does. Without the wait both would take statement 2 for the one at the cursor."""
+    anna = Conversation(runtime.engine, "anna", display_name="Anna")
     start_library(anna)
-    anna.click("3")  # read, and remembered: she is at statement 2
+    anna.click("3")  # she is at statement 2
     five = anna.button("5")
     response_id, code = int(five.split(":")[1]), five.split(":")[2]
     replies: list[Reply] = []
+    incoming = _answer_event(anna, "5", "second-click")
     with runtime.db.connect() as first_click:  # the other process, half way through the 4
+        first_click.execute(
+            select(func.pg_advisory_xact_lock(event_order._KEY)), event_order.values(incoming)
+        )
         first_click.execute(
             text("UPDATE response SET cursor = cursor + 1 WHERE id = :id"), {"id": response_id}
         )
@@ -240,14 +169,23 @@ def test_a_click_racing_another_process_on_the_same_statement_waits_for_it_and_i
             ),
             {"id": response_id, "code": code},
         )
-        second = threading.Thread(target=lambda: replies.extend(anna.press(five)))
+        second = threading.Thread(target=lambda: replies.extend(runtime.engine.handle(incoming)))
         second.start()
         _until_a_lock_is_awaited(runtime)
         first_click.commit()
         second.join(timeout=30)
-    assert "→ Your answer: 5" in texts(replies)
+    assert _transcript(replies)[0][0].endswith("→ Your answer: 5")
+    assert len(replies) == 1, "the next question was already sent for the 4: not again"
     assert (code, "value", 5) in _stored(runtime, "anna")
-    assert _taken(engine)["stale"] == 1
+
+
+def test_the_same_press_twice_changes_nothing_and_says_nothing_the_second_time(runtime: Runtime) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna")
+    start_library(anna)
+    payload = anna.button("6")
+    assert len(anna.press(payload)) == 2  # the answer, and the next statement
+    assert anna.press(payload) == []  # the other half of a double click
+    assert count_answers(runtime) == 1
 
 
 def _until_a_lock_is_awaited(runtime: Runtime) -> None:

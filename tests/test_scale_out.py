@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+import random
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
-from storage.db import make_engine, schema_ready
-from storage.models import Instrument, JoinCode
+from storage.db import make_engine, make_session_factory, schema_ready, transaction
+from storage.models import Instrument, JoinCode, ResponseStatus
 from tests.bot_processes import (
+    SECRET,
     BotProcess,
     empty_postgres_schema,
     free_port,
     listening,
+    open_round_for,
+    stored,
     telegram_webhook_settings,
     wait_for,
 )
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.reliability.scripted_round import CODES
 
 
 def test_two_processes_started_at_the_same_moment_on_an_empty_database_both_come_up(tmp_path: Path) -> None:
@@ -62,3 +74,217 @@ def test_two_processes_started_at_the_same_moment_on_an_empty_database_both_come
 def _wait_until_listening(bot: BotProcess, port: int) -> None:
     wait_for(lambda: listening(port) or not bot.alive, what="the webhook to listen")
     assert bot.alive, bot.log()
+
+
+# ---------------------------------------------------------------- a crowd through two processes
+
+PEOPLE = 16
+ERRORS = (
+    "Sorry, something went wrong",
+    "can't reach my database",
+    "not valid any more",
+    "already completed",
+    "the answer was not changed",
+    "Welcome back",
+)
+
+
+class Balancer:
+    """A load balancer without stickiness: each update to the next process that is up, round-robin;
+    one that refuses or fails it (not 200) is tried on the next, as Telegram retries a webhook."""
+
+    def __init__(self, fake: FakeTelegramAPI, ports: list[int]) -> None:
+        self.fake = fake
+        self.ports = ports
+        self.down: set[int] = set()
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def next_port(self, avoid: int | None = None) -> int:
+        with self._lock:
+            for _ in range(2 * len(self.ports)):
+                port = self.ports[next(self._turn) % len(self.ports)]
+                if port not in self.down and port != avoid:
+                    return port
+            return self.ports[0]
+
+    def deliver(self, update: dict[str, Any], avoid: int | None = None) -> int:
+        """Until a process acknowledges it (200); the port that did."""
+        deadline = time.monotonic() + 30
+        port = self.next_port(avoid)
+        while time.monotonic() < deadline:
+            try:
+                status = self.fake.deliver_webhook(
+                    update, url=f"http://127.0.0.1:{port}/telegram", secret=SECRET, timeout=10
+                )
+            except OSError:
+                status = 0
+            if status == 200:
+                return port
+            time.sleep(0.05)
+            port = self.next_port(port)
+        raise AssertionError(f"no process acknowledged update {update.get('update_id')}")
+
+
+@dataclass
+class Crowd:
+    fake: FakeTelegramAPI
+    balancer: Balancer
+    presses: int = 0
+    unanswered: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, user: int) -> None:
+        """One person: `assess`, then a button of the newest question until the result is shown.
+        Some presses are double clicks split across the processes, some are re-delivered."""
+        rng = random.Random(user)
+        self.balancer.deliver(self.fake.push_message(user, "/assess"))
+        if not self._wait(lambda: any(m.buttons for m in self.fake.chat(user))):
+            self._unanswered(f"{user}: no answer to /assess")
+            return
+        pressed: set[int] = set()
+        while not any("Your result for" in (m.text or "") for m in self.fake.chat(user)):
+            waiting = [m for m in self.fake.chat(user) if m.buttons and m.message_id not in pressed]
+            if not waiting:
+                self._unanswered(
+                    f"{user}: nothing to press and no result: {[m.text for m in self.fake.chat(user)]}"
+                )
+                return
+            message = waiting[-1]
+            pressed.add(message.message_id)
+            data = _choose(message.callback_data(), rng)
+            update = self.fake.push_callback(user, message.message_id, data)
+            chance = rng.random()
+            if chance < 0.3:  # a double click whose halves reach different processes
+                second = self.fake.push_callback(user, message.message_id, data)
+                first_port = self.balancer.next_port()
+                halves = [
+                    threading.Thread(target=self.balancer.deliver, args=(update,)),
+                    threading.Thread(target=self.balancer.deliver, args=(second, first_port)),
+                ]
+                for half in halves:
+                    half.start()
+                for half in halves:
+                    half.join()
+            else:
+                port = self.balancer.deliver(update)
+                if chance < 0.5:  # Telegram delivers the same update again, to the other process
+                    self.balancer.deliver(update, avoid=port)
+            with self.lock:
+                self.presses += 1
+            if not self._wait(functools.partial(_answered, self.fake, user, message.message_id, data)):
+                self._unanswered(f"{user}: press {data} on message {message.message_id} not answered")
+                return
+
+    def _wait(self, condition: Callable[[], bool], timeout: float = 25.0) -> bool:
+        try:
+            wait_for(condition, timeout)
+        except AssertionError:
+            return False
+        return True
+
+    def _unanswered(self, what: str) -> None:
+        with self.lock:
+            self.unanswered.append(what)
+
+
+def _choose(data: list[str], rng: random.Random) -> str:
+    """The round's offer, the first background option, or a point on the scale (never back)."""
+    for prefix in ("o:", "g:"):
+        found = [d for d in data if d.startswith(prefix)]
+        if found:
+            return found[0]
+    points = [d for d in data if d.startswith("a:") and d.rsplit(":", 1)[1].isdigit()]
+    assert points, data
+    return rng.choice(points)
+
+
+def _answered(fake: FakeTelegramAPI, user: int, pressed: int, data: str) -> bool:
+    """The press shows: the question turned into the answer (an offer stays as it was) and the next
+    question, or the result, came."""
+    messages = fake.chat(user)
+    before = [m for m in messages if m.message_id == pressed]
+    newer = [m for m in messages if m.message_id > pressed]
+    turned = data.startswith("o:") or not (before and before[0].buttons)
+    return turned and any(m.buttons or "Your result for" in (m.text or "") for m in newer)
+
+
+def _sent_twice(fake: FakeTelegramAPI) -> list[str]:
+    """Messages sent twice to one chat, and messages edited twice (a repeated identical edit is
+    refused by Telegram as "not modified" and changes nothing the person sees)."""
+    sent = Counter(
+        (call.params.get("chat_id"), call.params.get("text"))
+        for call in fake.calls_of("sendMessage")
+        if call.status == 200
+    )
+    edited = Counter(
+        (call.params.get("chat_id"), call.params.get("message_id"))
+        for call in fake.calls_of("editMessageText")
+        if call.status == 200
+    )
+    return [f"sent {n}x to {chat}: {text!r}" for (chat, text), n in sent.items() if n > 1] + [
+        f"edited {n}x: message {message} in {chat}" for (chat, message), n in edited.items() if n > 1
+    ]
+
+
+def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midway(tmp_path: Path) -> None:
+    users = [5001 + n for n in range(PEOPLE)]
+    with empty_postgres_schema() as url, FakeTelegramAPI(local_mode=True) as fake:
+        # A Bot API a little way off: a press's edit is on its way for a moment, as on the real one.
+        fake.slow_down("editMessageText", 0.1)
+        ports = [free_port(), free_port()]
+        bots = [
+            BotProcess(
+                {
+                    **telegram_webhook_settings(
+                        url, f"http://127.0.0.1:{fake.port}", fake.token, port, tmp_path
+                    ),
+                    "reply_takeover_seconds": "2",
+                },
+                tmp_path / f"bot-{n}.log",
+            )
+            for n, port in enumerate(ports)
+        ]
+        for bot in bots:
+            bot.start()
+        try:
+            for bot, port in zip(bots, ports, strict=True):
+                _wait_until_listening(bot, port)
+            db = make_engine(url)
+            with transaction(make_session_factory(db)) as session:
+                round_id = open_round_for(session, "telegram", [str(u) for u in users])
+            db.dispose()
+            balancer = Balancer(fake, ports)
+            crowd = Crowd(fake, balancer)
+            people = [threading.Thread(target=crowd.take, args=(user,)) for user in users]
+            for person in people:
+                person.start()
+            # Midway, the first process dies without warning; the balancer notices, and a
+            # supervisor starts it again a moment later.
+            wait_for(lambda: crowd.presses >= PEOPLE * 2, timeout=60, what="the crowd to get going")
+            balancer.down.add(ports[0])
+            bots[0].kill()
+            time.sleep(1.0)
+            bots[0].start()
+            _wait_until_listening(bots[0], ports[0])
+            balancer.down.discard(ports[0])
+            for person in people:
+                person.join(timeout=120)
+            print("UNANSWERED", crowd.unanswered)
+            print("TWICE", _sent_twice(fake))
+            print("STORED", stored(url, round_id))
+            assert crowd.unanswered == []
+            at_end = stored(url, round_id)
+        finally:
+            codes = [bot.stop() for bot in bots]
+        # Everyone completed, with one response each and every answer stored once.
+        assert at_end.responses == {str(u): [ResponseStatus.COMPLETED] for u in users}
+        assert at_end.answers == {str(u): len(CODES) for u in users}
+        assert at_end.background == {str(u): 1 for u in users}
+        # Nothing said twice, no error shown.
+        assert _sent_twice(fake) == []
+        shown = [m.text or m.caption or "" for u in users for m in fake.chat(u)]
+        assert [text for text in shown if any(error in text for error in ERRORS)] == []
+        for bot in bots:
+            assert "Traceback" not in bot.log(), bot.log()
+        assert codes == [0, 0]
