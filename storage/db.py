@@ -9,6 +9,7 @@ synchronous_commit=on for the same reason).
 
 from __future__ import annotations
 
+import functools
 import select
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -114,6 +116,30 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (creates it on an empty database)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+@functools.cache
+def newest_revisions() -> frozenset[str]:
+    """The head revision(s) of this code's migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database's schema is at this code's newest migration; raises if the database does
+    not answer (or has no schema at all). Read on the driver's connection, outside SQLAlchemy's
+    transaction: on SQLite an engine transaction takes the write lock (_sqlite_begin), which a health
+    probe must not compete for."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT version_num FROM alembic_version")
+        current = frozenset(str(row[0]) for row in cursor.fetchall())
+        cursor.close()
+    finally:
+        connection.close()
+    return current == newest_revisions()
 
 
 def upsert_insert(dialect: str) -> Callable[..., Any]:
