@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import check_catalogs
 from bot.log_redaction import hide_content
-from storage.db import make_engine, make_session_factory, schema_is_current, transaction, upgrade
+from storage.db import make_engine, make_session_factory, schema_ready, setup_lock, transaction, upgrade
 
 
 @dataclass
@@ -29,8 +29,8 @@ class Runtime:
 
     def ready(self) -> bool:
         """May this process take traffic (`/healthz`)? The database answers and its schema is the
-        one this code expects (False while migrations have not run; raises if it does not answer)."""
-        return schema_is_current(self.db)
+        one this code expects (False while migrations have not run, or the database is away)."""
+        return schema_ready(self.db)
 
 
 def start(
@@ -39,14 +39,16 @@ def start(
     clock = clock or SystemClock()
     check_catalogs()
     db = make_engine(config.database_url)
-    if migrate:
-        upgrade(db)
     sessions = make_session_factory(db)
     claim_code = None
-    with transaction(sessions) as session:
-        catalogue.install_bundled(session, clock.now())
-        if offer_admin_claim:
-            claim_code = admins.ensure_claim_code(session, clock.now())
+    # One process at a time, however many start at once on an empty database.
+    with setup_lock(db):
+        if migrate:
+            upgrade(db)
+        with transaction(sessions) as session:
+            catalogue.install_bundled(session, clock.now())
+            if offer_admin_claim:
+                claim_code = admins.ensure_claim_code(session, clock.now())
     if claim_code is not None:
         admins.announce_claim_code(claim_code)
     return Runtime(config, db, sessions, Engine(sessions, config=config, clock=clock), clock, claim_code)

@@ -9,16 +9,17 @@ synchronous_commit=on for the same reason).
 
 from __future__ import annotations
 
-import functools
 import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -118,28 +119,52 @@ def upgrade(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
-@functools.cache
-def newest_revisions() -> frozenset[str]:
-    """The head revision(s) of this code's migrations."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return frozenset(ScriptDirectory.from_config(cfg).get_heads())
+# The key of the lock first-start set-up runs under: per database and schema, like the scheduler's,
+# so installations (or test runs in separate schemas) on one server do not wait for each other.
+_SETUP_KEY = (
+    "hashtextextended(current_database() || '.' || coalesce(current_schema(), '') || '.assessbot-setup', 0)"
+)
 
 
-def schema_is_current(engine: Engine) -> bool:
-    """Whether the database's schema is at this code's newest migration; raises if the database does
-    not answer (or has no schema at all). Read on the driver's connection, outside SQLAlchemy's
-    transaction: on SQLite an engine transaction takes the write lock (_sqlite_begin), which a health
-    probe must not compete for."""
-    connection = engine.raw_connection()
+@contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's set-up lock: migrations and first-start set-up (bundled instruments, the
+    claim code) run in one process at a time, so any number may start at once on an empty database.
+
+    PostgreSQL: an advisory lock on a connection of its own, held until the block ends (closing
+    the connection, as a killed process does, releases it too). SQLite has one writer at a time and
+    every transaction takes the write lock first (BEGIN IMMEDIATE), so it needs nothing more.
+    """
+    if not is_postgres(engine):
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text(f"SELECT pg_advisory_lock({_SETUP_KEY})"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({_SETUP_KEY})"))
+            conn.commit()
+
+
+@cache
+def _head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def schema_ready(engine: Engine) -> bool:
+    """The database answers and its schema is at the newest migration (what a readiness check asks).
+
+    False while another process is still migrating, before the first start, and when the database
+    cannot be reached. Never raises.
+    """
     try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT version_num FROM alembic_version")
-        current = frozenset(str(row[0]) for row in cursor.fetchall())
-        cursor.close()
-    finally:
-        connection.close()
-    return current == newest_revisions()
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception:  # unreachable, or no schema yet: not ready either way
+        return False
+    return current is not None and current == _head_revision()
 
 
 def upsert_insert(dialect: str) -> Callable[..., Any]:
