@@ -4,8 +4,8 @@ python-telegram-bot's own webhook server (Tornado, with its defaults: bodies up 
 before any handler runs, idle connections kept for an hour) is not used; this one checks, in order,
 the length (from the headers), the secret header Telegram sends with every update (403 before a
 byte of the body is read), the body within its timeout, and its shape (400 unless it is a JSON
-object python-telegram-bot can read as an Update). A good update goes to the Application's update
-queue, where python-telegram-bot's own fetcher hands it to the handlers, as its webhook would.
+object python-telegram-bot can read as an Update). A good update is handled before it is answered
+200, so an update whose handling a crash cut short is delivered again.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ class Updates:
         if not hmac.compare_digest(given, self.secret):
             raise Refused(403, "wrong or missing secret token")
         update = self._update(await read_body(request))
-        await self.application.update_queue.put(update)
+        # Acknowledged only once handled (the engine has committed): a process killed mid-update
+        # leaves it unacknowledged, and Telegram delivers it again. Through the update processor,
+        # so one chat's updates still run one at a time.
+        application = self.application
+        await application.update_processor.process_update(update, application.process_update(update))
         return web.Response(text="ok\n")
 
     def _update(self, body: bytes) -> Update:

@@ -369,8 +369,7 @@ def test_after_all_that_telegram_updates_still_arrive(
 ) -> None:
     update = telegram_api.push_message(4242, "/help")
     assert telegram_api.deliver_webhook(update) == 200
-    deadline = time.monotonic() + 20
-    while not any("Here is what you can do" in m.text for m in telegram_api.chat(4242)):
-        assert time.monotonic() < deadline, "no answer to /help"
-        time.sleep(0.1)
+    # Acknowledged once handled: the answer has gone out before the 200 (a crash before it would
+    # leave the update to be delivered again).
+    assert any("Here is what you can do" in m.text for m in telegram_api.chat(4242))
     assert_no_traceback(telegram_bot)
