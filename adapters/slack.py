@@ -40,9 +40,9 @@ from adapters.slack_blocks import ACTION_ID_PATTERN, edited_payload, home_view, 
 from adapters.slack_http import EVENTS_PATH, SlackHttpServer
 from bot.config import Config
 from bot.engine import Engine
+from bot.intake.notices import Notice
 from bot.log_redaction import content
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Undeliverable
-from bot.notices import Notice
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
