@@ -207,13 +207,7 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
         # Rounds the person was invited to. For anonymous rounds this is all there is: their
         # answers were detached from them on completion and cannot be found any more.
         "round_participation": [
-            {
-                "round": round_name,
-                "anonymous": anonymous,
-                "invited_at": p.invited_at.isoformat(),
-                "completed_at": p.completed_at.isoformat() if p.completed_at else None,
-                "reminders_off": p.reminders_off,
-            }
+            _participation(p, round_name, anonymous)
             for p, round_name, anonymous in session.execute(
                 select(RoundParticipant, Round.name, Round.anonymous)
                 .join(Round, Round.id == RoundParticipant.round_id)
@@ -243,6 +237,19 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
             file=FileOut("assessbot-mydata.json", content, ctx.t._("Your data")),
         )
     ]
+
+
+def _participation(p: RoundParticipant, round_name: str, anonymous: bool) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "round": round_name,
+        "anonymous": anonymous,
+        "invited_at": p.invited_at.isoformat(),
+        "finished": p.completed_at is not None,
+        "reminders_off": p.reminders_off,
+    }
+    if not anonymous:  # an anonymous round keeps only that the person finished, never when
+        entry["completed_at"] = p.completed_at.isoformat() if p.completed_at else None
+    return entry
 
 
 def forget_me(ctx: Context, _args: list[str]) -> list[Reply]:
