@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot import assessment, publication_store, rounds
+from bot import assessment, erasure, rounds
 from bot.commands import Audience, Context, Registry
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
@@ -270,10 +270,8 @@ def confirm_forget(ctx: Context, _pending: dict[str, object], text: str) -> list
     t = ctx.t
     if text.strip().upper() not in ("DELETE", "RADERA"):
         return [Reply(t._("Cancelled: nothing was deleted."))]
-    ctx.engine.audit(ctx, "person.forget", {"person": ctx.person.id})
-    publication_store.forget(ctx.session, ctx.person.id)
-    ctx.session.delete(ctx.person)
-    ctx.session.flush()
+    ctx.engine.audit(ctx, "person.forget", {})  # that someone was forgotten, not who
+    erasure.forget_person(ctx.session, ctx.person, ctx.now, ctx.config.default_locale)
     # Answered in the locale the person had; there is nobody left to look up afterwards.
     return [Reply(t._("Done. Everything about you has been deleted. Goodbye!"))]
 
