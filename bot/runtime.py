@@ -13,7 +13,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import check_catalogs
-from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.db import make_engine, make_session_factory, setup_lock, transaction, upgrade
 
 
 @dataclass
@@ -33,14 +33,16 @@ def start(
     clock = clock or SystemClock()
     check_catalogs()
     db = make_engine(config.database_url)
-    if migrate:
-        upgrade(db)
     sessions = make_session_factory(db)
     claim_code = None
-    with transaction(sessions) as session:
-        catalogue.install_bundled(session, clock.now())
-        if offer_admin_claim:
-            claim_code = admins.ensure_claim_code(session, clock.now())
+    # One process at a time, however many start at once on an empty database.
+    with setup_lock(db):
+        if migrate:
+            upgrade(db)
+        with transaction(sessions) as session:
+            catalogue.install_bundled(session, clock.now())
+            if offer_admin_claim:
+                claim_code = admins.ensure_claim_code(session, clock.now())
     if claim_code is not None:
         admins.announce_claim_code(claim_code)
     return Runtime(config, db, sessions, Engine(sessions, config=config, clock=clock), clock, claim_code)

@@ -31,11 +31,13 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     func,
     literal,
     select,
     text,
     union_all,
+    values,
 )
 from sqlalchemy.orm import Session
 
@@ -197,9 +199,12 @@ def _statement(points: int, item_areas: tuple[tuple[str, str], ...]) -> Compound
 
 
 def _item_area(item_areas: Sequence[tuple[str, str]]) -> CTE:
-    """(code, area) for every statement, as a tiny CTE built from UNION ALL (portable to SQLite)."""
-    rows = [select(literal(code).label("code"), literal(area).label("area")) for code, area in item_areas]
-    return union_all(*rows).cte("item_area")
+    """(code, area) for every statement, as a CTE over one VALUES list.
+
+    A UNION ALL of one SELECT per statement hit SQLite's limit on compound SELECTs (500 terms);
+    a VALUES list is not subject to it, and PostgreSQL reads it the same way."""
+    rows = values(column("code", String), column("area", String), name="item_area").data(list(item_areas))
+    return rows.cte("item_area")
 
 
 def _person_areas(pub: CTE, item_area: CTE) -> CTE:

@@ -13,11 +13,14 @@ import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -114,6 +117,54 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (creates it on an empty database)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+# The key of the lock first-start set-up runs under: per database and schema, like the scheduler's,
+# so installations (or test runs in separate schemas) on one server do not wait for each other.
+_SETUP_KEY = (
+    "hashtextextended(current_database() || '.' || coalesce(current_schema(), '') || '.assessbot-setup', 0)"
+)
+
+
+@contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's set-up lock: migrations and first-start set-up (bundled instruments, the
+    claim code) run in one process at a time, so any number may start at once on an empty database.
+
+    PostgreSQL: an advisory lock on a connection of its own, held until the block ends (closing
+    the connection, as a killed process does, releases it too). SQLite has one writer at a time and
+    every transaction takes the write lock first (BEGIN IMMEDIATE), so it needs nothing more.
+    """
+    if not is_postgres(engine):
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text(f"SELECT pg_advisory_lock({_SETUP_KEY})"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({_SETUP_KEY})"))
+            conn.commit()
+
+
+@cache
+def _head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def schema_ready(engine: Engine) -> bool:
+    """The database answers and its schema is at the newest migration (what a readiness check asks).
+
+    False while another process is still migrating, before the first start, and when the database
+    cannot be reached. Never raises.
+    """
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception:  # unreachable, or no schema yet: not ready either way
+        return False
+    return current is not None and current == _head_revision()
 
 
 def upsert_insert(dialect: str) -> Callable[..., Any]:
