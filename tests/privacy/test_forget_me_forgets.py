@@ -25,7 +25,9 @@ def test_sven_is_forgotten_by_the_plan_the_audit_and_the_queued_messages(
 ) -> None:
     org = build_organisation(runtime)
     pia, sven, admin = org.principal, org.staff, org.admin
-    assert "Owner: Sven Staff" in texts(pia.say('plan add "Share one tool a month" owner @sven due 2026-11-27'))
+    assert "Owner: Sven Staff" in texts(
+        pia.say('plan add "Share one tool a month" owner @sven due 2026-11-27')
+    )
     admin.say("admin grant @sven")
     with runtime.sessions() as s:
         sven_id = s.scalar(select(Identity.person_id).where(Identity.platform_user_id == "sven"))
