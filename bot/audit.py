@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import person_lookup
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import person_lookup
 from bot.i18n import N_
 from bot.messages import Reply
 from storage.models import AuditLog, Person

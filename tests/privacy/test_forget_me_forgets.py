@@ -9,9 +9,9 @@ import json
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.follow_up.scheduler import scan
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
-from bot.scheduler import scan
 from storage.models import AuditLog, Identity, Outbox, OutboxState, PlanItem, ProgressUpdate
 from tests.harness import texts
 from tests.org_setup import build_organisation

@@ -26,14 +26,15 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import catalogue, erasure
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.conversation import erasure
+from bot.directory import catalogue
+from bot.directory.people import first_name
+from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
-from bot.people import first_name
 from bot.permissions import descendants, plan_units
-from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from instruments.schema import Instrument, pick
 from storage.models import (
     ActionPlan,

@@ -20,8 +20,9 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot import audit, publication_store
+from bot import audit
 from bot.messages import Reply, replies_from_json, replies_to_json
+from bot.results import publication_store
 from storage.models import Outbox, OutboxState, Person, ProgressUpdate
 
 # Composes a queued message of a kind again, from what is stored now: (session, key, now, locale).
