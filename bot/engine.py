@@ -26,15 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import anchors, assessment, deliveries, home, notices, quick_answer
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
-from bot.flood import FloodGuard, Verdict
+from bot.conversation import assessment, home, quick_answer
+from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
+from bot.intake import anchors, deliveries, notices
+from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
-from bot.people import identify, locale_of
 from bot.permissions import may_use
 from storage.models import AuditLog
 
@@ -42,17 +43,17 @@ log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(registry)`. A new feature adds its module here.
 FEATURES: tuple[str, ...] = (
-    "bot.self_service",
-    "bot.assessment",
-    "bot.units",
-    "bot.rounds",
-    "bot.instrument_admin",
-    "bot.admins",
+    "bot.conversation.self_service",
+    "bot.conversation.assessment",
+    "bot.administration.units",
+    "bot.administration.rounds",
+    "bot.administration.instrument_admin",
+    "bot.administration.admins",
     "bot.audit",
-    "bot.unit_results",
-    "bot.reminders",
-    "bot.plans",
-    "bot.scheduler",
+    "bot.results.unit_results",
+    "bot.follow_up.reminders",
+    "bot.follow_up.plans",
+    "bot.follow_up.scheduler",
     "bot.workshop",
 )
 

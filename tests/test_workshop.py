@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.outbox import Dispatcher
-from bot.reports import unit_report
+from bot.results.reports import unit_report
 from bot.runtime import Runtime
 from bot.runtime import start as start_runtime
 from bot.workshop import agenda

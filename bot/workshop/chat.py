@@ -16,15 +16,15 @@ from functools import partial
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from bot import charts, report_text
 from bot.commands import CommandRun, Context, UsageError
+from bot.follow_up.plans import find_member
 from bot.i18n import Translator
 from bot.messages import Address, Image, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue
 from bot.permissions import plan_units
-from bot.plans import find_member
-from bot.reports import UnitReport, unit_report
-from bot.unit_results import _choose, file_stem
+from bot.results import charts, report_text
+from bot.results.reports import UnitReport, unit_report
+from bot.results.unit_results import _choose, file_stem
 from bot.workshop import agenda, ending, store, views
 from storage.db import upsert_insert
 from storage.models import Person, Unit, Workshop, WorkshopFacilitator, WorkshopVote

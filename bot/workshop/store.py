@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot.commands import Context, UsageError
 from bot.i18n import Translator, translator
 from bot.permissions import plan_units
-from bot.reports import UnitReport, unit_report
+from bot.results.reports import UnitReport, unit_report
 from bot.workshop.agenda import Timing
 from storage.models import Membership, Person, Workshop, WorkshopFacilitator, WorkshopNote, WorkshopVote
 

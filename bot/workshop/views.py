@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.follow_up.working_time import zone
 from bot.i18n import Translator
 from bot.messages import Choice, Reply
-from bot.reports import StatementResult, UnitReport
-from bot.working_time import zone
+from bot.results.reports import StatementResult, UnitReport
 from bot.workshop import agenda
 from instruments.schema import pick
 from storage.models import Workshop
