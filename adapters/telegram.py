@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
@@ -60,12 +61,14 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
+from adapters.http_server import Limits, Readiness
 from adapters.telegram_request import AiohttpRequest
+from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
-from bot.log_redaction import hide_secrets
+from bot.log_redaction import content, hide_secrets
 from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -174,12 +177,21 @@ class Delivery:
     dispatcher (RetryLater) when nothing of the batch has gone out yet, so no message is sent twice.
     """
 
-    def __init__(self, bot: Bot, chat_id: int | str, *, give_up_first: bool = False) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int | str,
+        *,
+        give_up_first: bool = False,
+        anchored: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.give_up_first = give_up_first
         self.sent = 0
         self.delivered = 0  # replies delivered (see `replies`)
+        # Told (message id, anchor) of each posted reply that has an anchor (`Reply.anchor`).
+        self.anchored = anchored
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         for _ in range(RETRIES):
@@ -205,6 +217,16 @@ class Delivery:
             "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
         )
 
+    async def anchored_text(self, text: str, markup: str | None, anchor: str) -> None:
+        """sendMessage for a reply whose replies mean something: its message id is needed."""
+        sent = await self.bot.do_api_request(
+            "sendMessage",
+            {"chat_id": self.chat_id, "text": text, "reply_markup": markup},
+            return_type=Message,
+        )
+        if self.anchored is not None and isinstance(sent, Message):
+            await self.anchored(str(sent.message_id), anchor)
+
     async def replies(self, replies: Sequence[Reply], pressed: int | None = None) -> None:
         """Send the replies in order; `pressed` is the message an edit replaces. `delivered` counts
         the replies that went out, so a caller knows which are left when one fails."""
@@ -217,9 +239,9 @@ class Delivery:
     async def edit(self, pressed: int, reply: Reply) -> bool:
         """Replace the pressed message; False if Telegram will not edit it (then it is sent anew).
 
-        An edit is idempotent (the same text again is "not modified"), so one that timed out or
-        failed on the network is tried again; if it still fails, it is left out and the replies
-        after it still go: the next question matters more than the answer shown on the old one.
+        An edit is idempotent (the same text again is "not modified"), so one that failed on the
+        network is tried again; if it still fails, it is left out and the replies after it still
+        go: the next question matters more than the answer shown on the old one.
         """
         parts = split_text(reply.text)
         if not parts:
@@ -243,6 +265,8 @@ class Delivery:
                 log.warning("could not edit a message (%s); the replies after it still go", error.message)
                 return True
             break
+        if reply.anchor and self.anchored is not None:
+            await self.anchored(str(pressed), reply.anchor)
         if len(parts) > 1 or reply.image or reply.file:
             await self.send(dataclasses.replace(reply, text="\n".join(parts[1:]), edit=False))
         return True
@@ -254,6 +278,9 @@ class Delivery:
         media_markup = keyboard(reply.choices) if not parts and (reply.image or reply.file) else None
         for n, part in enumerate(parts):
             last = n == len(parts) - 1
+            if last and reply.anchor and self.anchored is not None:
+                await self._call(lambda part=part: self.anchored_text(part, markup, reply.anchor))  # type: ignore[misc]
+                continue
             await self._call(lambda part=part, last=last: self.text(part, markup if last else None))  # type: ignore[misc]
         if reply.image is not None:
             image = reply.image
@@ -313,6 +340,14 @@ def _display_name(update: Update) -> str | None:
     if user is None:
         return None
     return " ".join(part for part in (user.first_name, user.last_name) if part) or None
+
+
+def _replied(message: Message) -> str | None:
+    """The id of the bot's message this message replies to, if it replies to one of the bot's."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != message.get_bot().id:
+        return None
+    return str(replied.message_id)
 
 
 def incoming_for(update: Update, **fields: Any) -> Incoming:
@@ -378,7 +413,12 @@ class TelegramAdapter:
         application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other))
         # In groups only a command or a mention of the bot is for us, never every message.
         application.add_handler(
-            MessageHandler(groups & (filters.COMMAND | filters.Entity(MessageEntity.MENTION)), self.on_group)
+            MessageHandler(
+                groups
+                & filters.TEXT
+                & (filters.COMMAND | filters.Entity(MessageEntity.MENTION) | filters.REPLY),
+                self.on_group,
+            )
         )
         application.add_error_handler(self.on_error)
 
@@ -401,13 +441,17 @@ class TelegramAdapter:
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
         # The engine is synchronous (one database transaction): keep it off the event loop.
+        content.debug("telegram %s: text %r, action %r", incoming.user_id, incoming.text, incoming.action)
         return await asyncio.to_thread(self.engine.handle, incoming)
+
+    def _delivery(self, bot: Bot, chat_id: int) -> Delivery:
+        return Delivery(bot, chat_id, anchored=functools.partial(self._anchored, chat_id))
 
     async def _converse(self, bot: Bot, chat_id: int, incoming: Incoming) -> None:
         """Handle the event, send what the engine says, and tell the engine it went (bot/reply_outbox.py):
         replies that did not go are left to the outbox, which any process delivers."""
         replies = await self._handle(incoming)
-        delivery = Delivery(bot, chat_id)
+        delivery = self._delivery(bot, chat_id)
         pressed = int(incoming.pressed) if incoming.pressed else None
         try:
             await delivery.replies(replies, pressed)
@@ -421,10 +465,22 @@ class TelegramAdapter:
         if replies:
             await asyncio.to_thread(self.engine.replied, incoming)
 
+    async def _anchored(self, chat_id: int, message_id: str, anchor: str) -> None:
+        await asyncio.to_thread(
+            self.engine.anchored,
+            platform=PLATFORM,
+            workspace="",
+            chat=str(chat_id),
+            message_id=message_id,
+            anchor=anchor,
+        )
+
     async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
+        incoming = incoming_for(
+            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+        )
         await self._converse(message.get_bot(), message.chat_id, incoming)
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -433,7 +489,7 @@ class TelegramAdapter:
         if message is None or update.effective_user is None:
             return
         incoming = incoming_for(update, text="", event_id=f"upd:{update.update_id}")
-        await self._converse(message.get_bot(), message.chat_id, incoming)
+        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 
     async def on_document(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -492,10 +548,16 @@ class TelegramAdapter:
         message = update.effective_message
         if message is None or update.effective_user is None or not self._addressed_to_me(message):
             return
-        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
+        incoming = incoming_for(
+            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+        )
         await self._converse(message.get_bot(), message.chat_id, incoming)
 
     def _addressed_to_me(self, message: Message) -> bool:
+        """A command or mention for this bot, or a reply to one of its messages (which group
+        privacy mode delivers too: a workshop statement's notes)."""
+        if _replied(message) is not None:
+            return True
         me = (self.username or message.get_bot().username or "").lower()
         commands = message.parse_entities([MessageEntity.BOT_COMMAND])
         mentions = message.parse_entities([MessageEntity.MENTION])
@@ -519,9 +581,17 @@ class TelegramSender:
 
     platform = PLATFORM
 
-    def __init__(self, clock: Clock | None = None, *, per_chat: timedelta = PER_CHAT_INTERVAL) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        per_chat: timedelta = PER_CHAT_INTERVAL,
+        anchored: Callable[..., None] | None = None,
+    ) -> None:
         self.clock = clock or SystemClock()
         self.per_chat = per_chat
+        # `Engine.anchored`: a workshop statement the timer posts takes replies as notes too.
+        self.anchored = anchored
         self._bound: tuple[Bot, asyncio.AbstractEventLoop] | None = None
         self._free_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
@@ -598,6 +668,12 @@ class TelegramSender:
         else:
             sending.done(None)
 
+    async def _anchored(self, chat: str, message_id: str, anchor: str) -> None:
+        assert self.anchored is not None
+        await asyncio.to_thread(
+            self.anchored, platform=PLATFORM, workspace="", chat=chat, message_id=message_id, anchor=anchor
+        )
+
     def _reserve(self, chat: str, messages: int) -> None:
         """About one message a second per chat: a chat spoken to just now waits its turn."""
         now = self.clock.now()
@@ -617,7 +693,8 @@ class TelegramSender:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         message = int(pressed) if pressed and pressed.isdigit() else None
         try:
-            await Delivery(bot, chat_id, give_up_first=True).replies(replies, message)
+            anchored = functools.partial(self._anchored, chat) if self.anchored is not None else None
+            await Delivery(bot, chat_id, give_up_first=True, anchored=anchored).replies(replies, message)
         except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
             raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat
@@ -671,7 +748,7 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, config.telegram_webhook_secret)
+    hide_secrets(config.telegram_token, webhook_secret(config))
     builder = (
         Application.builder()
         .token(config.telegram_token)
@@ -702,6 +779,7 @@ async def serve(
     sender: TelegramSender | None = None,
     *,
     poll_timeout: int = 30,
+    ready: Readiness | None = None,
 ) -> None:
     """Run until `stopped()` is true: long polling, or a webhook when a webhook URL is configured."""
     async with application:
@@ -709,15 +787,19 @@ async def serve(
         await application.start()
         updater = application.updater
         assert updater is not None
+        webhook: web.AppRunner | None = None
         if config.telegram_webhook_url:
-            path = urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
-            await updater.start_webhook(
+            path = "/" + urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
+            webhook = await start_webhook(
+                application,
+                url=config.telegram_webhook_url,
+                path=path,
                 listen=config.telegram_webhook_listen,
                 port=config.telegram_webhook_port,
-                url_path=path,
-                webhook_url=config.telegram_webhook_url,
-                secret_token=webhook_secret(config),
-                allowed_updates=list(ALLOWED_UPDATES),
+                secret=webhook_secret(config),
+                allowed_updates=ALLOWED_UPDATES,
+                limits=Limits.from_config(config),
+                ready=ready,
             )
             log.info("Telegram: receiving updates by webhook on port %s", config.telegram_webhook_port)
         else:
@@ -731,15 +813,25 @@ async def serve(
         finally:
             if sender is not None:
                 sender.unbind()
-            await updater.stop()
+            if webhook is not None:
+                await webhook.cleanup()
+            if updater.running:
+                await updater.stop()
             await application.stop()
 
 
-def run(config: Config, engine: Engine, sender: TelegramSender, stop: threading.Event) -> None:
+def run(
+    config: Config,
+    engine: Engine,
+    sender: TelegramSender,
+    stop: threading.Event,
+    *,
+    ready: Readiness | None = None,
+) -> None:
     """Blocking: serve Telegram in this thread until `stop` is set."""
     application, adapter = build_application(config, engine)
     try:
-        asyncio.run(serve(application, adapter, config, stop.is_set, sender))
+        asyncio.run(serve(application, adapter, config, stop.is_set, sender, ready=ready))
     except InvalidToken:
         # PTB's message quotes the token: say what is wrong without it.
         raise RuntimeError("Telegram refused the bot token (ASSESSBOT_TELEGRAM_TOKEN)") from None

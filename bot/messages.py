@@ -40,6 +40,8 @@ class Incoming:
     attachment: Attachment | None = None
     # False in group chats and channels: the bot never collects answers there.
     is_private: bool = True
+    # The platform's id of the bot's message this one answers: a Telegram reply, a Slack thread.
+    reply_to: str | None = None
     # The message whose button was pressed, as the platform names it (Telegram: its message id;
     # Slack: "channel ts"): what an `edit=True` reply replaces, wherever it is delivered from.
     pressed: str | None = None
@@ -103,6 +105,9 @@ class Reply:
     edit: bool = False
     image: Image | None = None
     file: FileOut | None = None
+    # Replies to this message mean something (a workshop statement's notes): the adapter reports
+    # the posted message's id with `Engine.anchored`, and a reply to it comes back as `reply_to`.
+    anchor: str = ""
 
     @property
     def flat_choices(self) -> list[Choice]:
@@ -167,6 +172,8 @@ def reply_to_json(reply: Reply) -> dict[str, object]:
     data: dict[str, object] = {"text": reply.text}
     if reply.edit:
         data["edit"] = True
+    if reply.anchor:
+        data["anchor"] = reply.anchor
     if reply.choices:
         data["choices"] = [[[c.label, c.payload] for c in row] for row in reply.choices]
     if reply.image:
@@ -194,7 +201,12 @@ def reply_from_json(data: dict[str, object]) -> Reply:
     if isinstance(f := data.get("file"), dict):
         file = FileOut(f["filename"], base64.b64decode(f["content"]), f.get("caption", ""))
     return Reply(
-        text=str(data.get("text", "")), choices=choices, edit=bool(data.get("edit")), image=image, file=file
+        text=str(data.get("text", "")),
+        choices=choices,
+        edit=bool(data.get("edit")),
+        image=image,
+        file=file,
+        anchor=str(data.get("anchor", "")),
     )
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from bot import catalogue
 from bot import runtime as runtime_module
-from bot.answer_decision import Effect, answered, decide
-from bot.assessment_state import State
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.conversation.answer_decision import Effect, answered, decide
+from bot.conversation.assessment_state import State
 from bot.engine import Engine
 from bot.messages import Reply
 from bot.runtime import Runtime

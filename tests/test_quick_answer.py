@@ -11,8 +11,9 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import event_order, quick_answer
+from bot.conversation import quick_answer
 from bot.engine import Engine
+from bot.intake import event_order
 from bot.messages import Incoming, Reply
 from bot.runtime import Runtime
 from storage.models import Answer, Identity, Response
