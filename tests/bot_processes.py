@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from bot import catalogue
+from bot.directory import catalogue
 from storage.db import make_engine
 from storage.models import (
     Answer,

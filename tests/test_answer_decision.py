@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import catalogue
 from bot import runtime as runtime_module
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.conversation.answer_decision import Effect, answered, decide
 from bot.conversation.assessment_state import State
+from bot.directory import catalogue
 from bot.engine import Engine
 from bot.messages import Reply
 from bot.runtime import Runtime
@@ -53,7 +53,11 @@ class _At:
         self.id, self.role, self.cursor = id, role, cursor
 
 
-values = st.one_of(st.integers(1, 7).map(lambda v: (AnswerKind.VALUE, v)), st.just((AnswerKind.SKIP, None)))
+def _value(v: int | None) -> tuple[AnswerKind, int | None]:
+    return (AnswerKind.VALUE, v) if v is not None else (AnswerKind.SKIP, None)
+
+
+values = st.one_of(st.integers(1, 7), st.none()).map(_value)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
