@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot import assessment, publication_store, rounds
+from bot import assessment, invitations, publication_store
 from bot.commands import Audience, Context, Registry
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
@@ -84,7 +84,7 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
         if name
         else t._("Welcome! You are now a member of %(unit)s.", unit=joined.unit_name)
     )
-    return [Reply(text), *rounds.enroll_after_join(ctx, joined.unit_name)]
+    return [Reply(text), *invitations.enroll_after_join(ctx, joined.unit_name)]
 
 
 def help_command(ctx: Context, _args: list[str]) -> list[Reply]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot import charts, outbox, report_files, report_text
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, translator
+from bot.invitations import round_title
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.people import locale_of
 from bot.permissions import plan_units, visible_units
@@ -29,7 +30,6 @@ from bot.reports import (
     rounds_of_unit,
     unit_report,
 )
-from bot.rounds import round_title
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")
