@@ -13,7 +13,7 @@ from bot.runtime import Runtime
 from bot.working_time import Calendar, zone
 from storage.db import transaction
 from storage.models import Outbox, Role, Unit
-from tests.harness import Conversation, texts
+from tests.harness import texts
 from tests.org_setup import claim_admin, code_from, person
 from tests.timed import RecordingSender, add_member, add_person, add_unit, open_round, run_until, stockholm
 
