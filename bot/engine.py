@@ -46,6 +46,7 @@ FEATURES: tuple[str, ...] = (
     "bot.assessment",
     "bot.units",
     "bot.rounds",
+    "bot.closed_rounds",
     "bot.instrument_admin",
     "bot.admins",
     "bot.audit",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot import catalogue
 from bot.assessment import about_minutes
+from bot.catalogue import round_title
 from bot.commands import Context
 from bot.config import Config
 from bot.i18n import Translator, translator
@@ -25,7 +26,6 @@ from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.people import first_name, locale_of
 from bot.units import person_zone
 from bot.working_time import calendar_for, holidays_by_unit
-from instruments.schema import pick
 from storage.db import upsert_insert
 from storage.models import (
     Membership,
@@ -41,12 +41,6 @@ from storage.models import (
 KIND = "invite"
 # Roles whose members answer a round; managers look at the results instead.
 ANSWERING_ROLES = (Role.STAFF, Role.PRINCIPAL)
-
-
-def round_title(session: Session, round_: Round, locale: str) -> str:
-    if round_.name:
-        return round_.name
-    return pick(catalogue.load(session, round_.instrument_version_id).title, locale)
 
 
 def round_unit_ids(session: Session, round_id: int) -> set[int]:

@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.catalogue import round_title
+from bot.closed_rounds import abandon_unfinished
 from bot.command_options import split_options
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_
 from bot.instrument_admin import unknown_instrument
-from bot.invitations import invite_members, round_title, round_unit_ids
+from bot.invitations import invite_members, round_unit_ids
 from bot.messages import Reply
 from bot.permissions import descendants, visible_units
 from bot.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
@@ -29,7 +31,6 @@ from storage.models import (
     Outbox,
     OutboxState,
     Response,
-    ResponseStatus,
     Round,
     RoundParticipant,
     RoundStatus,
@@ -324,7 +325,7 @@ def round_counts(session: Session, round_: Round, unit_ids: set[int]) -> list[Un
         dict(
             session.execute(
                 select(Response.unit_id, func.count())
-                .where(Response.round_id == round_.id, Response.status != ResponseStatus.ABANDONED)
+                .where(Response.round_id == round_.id)
                 .group_by(Response.unit_id)
             ).all()
         )
@@ -407,6 +408,8 @@ def round_close(ctx: Context, args: list[str]) -> list[Reply]:
     if round_.status is RoundStatus.CLOSED:
         return [Reply(t._("Round #%(id)s (%(title)s) is already closed.", id=round_.id, title=title))]
     round_.status = RoundStatus.CLOSED
+    # Unfinished responses end here: a button pressed later is refused on every path.
+    abandon_unfinished(ctx.session, round_.id)
     # Invitations and reminders not sent yet would point at a closed round.
     cancelled = ctx.session.execute(
         update(Outbox)

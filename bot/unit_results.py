@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import charts, outbox, report_files, report_text
+from bot.catalogue import round_title
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.i18n import N_, Translator, translator
-from bot.invitations import round_title
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.people import locale_of
 from bot.permissions import plan_units, visible_units
