@@ -8,9 +8,9 @@ from datetime import date
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.follow_up.working_time import Calendar, zone
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
-from bot.working_time import Calendar, zone
 from storage.db import transaction
 from storage.models import Outbox, Role, Unit
 from tests.harness import texts
