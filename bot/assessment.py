@@ -660,8 +660,13 @@ def complete(ctx: Context, state: State) -> list[Reply]:
             # Detach the answers from the person for good; only "completed" stays (for reminders).
             detach(ctx.session, response, ctx.now)
     ctx.session.flush()
-    if response.round_id is not None and response.unit_id is not None:
-        # If this response filled a step of its unit, the unit's report moves now: keep it.
+    # If this response filled a step of its unit, the step is sealed and the unit's report moves
+    # now: keep it.
+    if (
+        response.round_id is not None
+        and response.unit_id is not None
+        and publication_store.seal(ctx.session, response.round_id, response.unit_id)
+    ):
         publication_store.publish(ctx.session, response.round_id, response.unit_id, ctx.now)
     return replies
 

@@ -264,7 +264,7 @@ def confirm_forget(ctx: Context, _pending: dict[str, object], text: str) -> list
     if text.strip().upper() not in ("DELETE", "RADERA"):
         return [Reply(t._("Cancelled: nothing was deleted."))]
     ctx.engine.audit(ctx, "person.forget", {"person": ctx.person.id})
-    publication_store.forget(ctx.session, ctx.person.id)
+    publication_store.withdraw_for(ctx.session, ctx.person.id)
     ctx.session.delete(ctx.person)
     ctx.session.flush()
     # Answered in the locale the person had; there is nobody left to look up afterwards.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot import catalogue
+from bot import catalogue, publication_store
 from bot.clock import ManualClock
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
@@ -75,6 +75,8 @@ def _unit_with_results(runtime: Runtime, clock: ManualClock) -> None:
                         answered_at=start - timedelta(days=10),
                     )
                 )
+        s.flush()
+        publication_store.seal(s, round_.id, school.id)  # as the bot does when the third completes
 
 
 def test_principal_adopts_two_actions_owners_report_and_the_manager_gets_a_digest(
