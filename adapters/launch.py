@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from bot import scheduler
+from bot.follow_up import scheduler
 from bot.messages import Sender
 from bot.runtime import Runtime
 

@@ -39,8 +39,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from adapters.slack_blocks import ACTION_ID_PATTERN, edited_payload, home_view, message_payloads
 from bot.config import Config
 from bot.engine import Engine
+from bot.intake.notices import Notice
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Undeliverable
-from bot.notices import Notice
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)

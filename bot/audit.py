@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import person_lookup
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import person_lookup
 from bot.i18n import N_
 from bot.messages import Reply
 from storage.models import Person

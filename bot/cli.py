@@ -16,7 +16,8 @@ Handler = Callable[[argparse.Namespace, Config], int]
 
 def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     from adapters.console import ConsoleAdapter, ConsoleSender
-    from bot import runtime, scheduler
+    from bot import runtime
+    from bot.follow_up import scheduler
 
     # The terminal is the conversation: log to a file so no traceback ever lands in it.
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,8 @@ def cmd_instrument_validate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_instrument_add(args: argparse.Namespace, config: Config) -> int:
-    from bot import catalogue, runtime
+    from bot import runtime
+    from bot.directory import catalogue
     from instruments.schema import InstrumentInvalid
     from storage.db import transaction
 
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = i18n_sub.add_parser("sync", help="extract messages into locales/ and list untranslated ones")
     sync.set_defaults(handler=cmd_i18n_sync)
 
-    from bot.report_cli import add_report_parser
+    from bot.results.report_cli import add_report_parser
 
     add_report_parser(sub)
     for extend in EXTENSIONS:
@@ -176,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.admins import add_cli_parser
+    from bot.administration.admins import add_cli_parser
 
     add_cli_parser(sub)
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import admins, catalogue
+from bot.administration import admins
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.directory import catalogue
 from bot.engine import Engine
 from bot.i18n import check_catalogs
 from storage.db import make_engine, make_session_factory, setup_lock, transaction, upgrade

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import catalogue, publication_store
+from bot.directory import catalogue
+from bot.results import publication_store
 from storage.models import (
     Answer,
     AnswerKind,

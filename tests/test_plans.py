@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot import catalogue, publication_store
 from bot.clock import ManualClock
+from bot.directory import catalogue
 from bot.outbox import Dispatcher
+from bot.results import publication_store
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.reports import UnitReport, unit_report
+from bot.results.reports import UnitReport, unit_report
 from bot.runtime import Runtime
 from storage.db import transaction
 from tests.report_data import Row, add_responses, install_mini, make_round, make_unit

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot import catalogue
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import catalogue
 from bot.i18n import N_
 from bot.messages import Reply
 from instruments.schema import Instrument, InstrumentInvalid, parse_instrument, pick

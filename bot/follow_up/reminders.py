@@ -22,13 +22,14 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from bot import assessment, catalogue
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.conversation import assessment
+from bot.directory import catalogue
+from bot.follow_up.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
+from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
-from bot.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
-from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from instruments.schema import pick
 from storage.models import (
     Membership,

@@ -7,12 +7,14 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot import assessment, publication_store, rounds
+from bot.administration import rounds
 from bot.commands import Audience, Context, Registry
+from bot.conversation import assessment
+from bot.directory.people import JoinRefused, first_name, redeem
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
-from bot.people import JoinRefused, first_name, redeem
 from bot.permissions import may_use
+from bot.results import publication_store
 from storage.models import (
     Answer,
     AuditLog,

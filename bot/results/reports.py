@@ -50,9 +50,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import catalogue, publication_store
-from bot.publication import Partition, Publication, Sums
-from bot.step_sums import published_responses
+from bot.directory import catalogue
+from bot.results import publication_store
+from bot.results.publication import Partition, Publication, Sums
+from bot.results.step_sums import published_responses
 from instruments.schema import Instrument
 from storage.models import Answer, AnswerKind, Round, RoundUnit, Unit
 

@@ -47,11 +47,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.elements import BindParameter
 
-from bot import assessment, catalogue, deliveries
-from bot.assessment import STATE_QUERY, Answers, State
+from bot.conversation import assessment
+from bot.conversation.assessment import STATE_QUERY, Answers, State
+from bot.directory import catalogue
+from bot.directory.people import identify_changes_nothing
 from bot.i18n import pick_locale, translator
+from bot.intake import deliveries
 from bot.messages import Incoming, Reply
-from bot.people import identify_changes_nothing
 from storage.driver_sql import Call, DriverStatement, DriverTransaction
 from storage.models import Answer as AnswerRow
 from storage.models import (

@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import BindParameter, Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot import catalogue
-from bot.publication import Publication
-from bot.step_sums import step_sums
+from bot.directory import catalogue
+from bot.results.publication import Publication
+from bot.results.step_sums import step_sums
 from instruments.schema import Instrument
 from storage.driver_sql import DriverStatement, read_in
 from storage.models import (

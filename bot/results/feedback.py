@@ -7,11 +7,12 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import catalogue, charts
 from bot.commands import Context
+from bot.directory import catalogue
+from bot.directory.people import first_name
 from bot.messages import Image, Reply
-from bot.people import first_name
-from bot.scoring import AreaScore, Result, area_scores, summarise
+from bot.results import charts
+from bot.results.scoring import AreaScore, Result, area_scores, summarise
 from instruments.schema import Instrument, pick
 from storage.models import Answer, AnswerKind, Response, ResponseStatus
 

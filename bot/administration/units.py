@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import join_codes, person_lookup
-from bot.command_options import split_options
+from bot.administration import join_codes
+from bot.administration.command_options import split_options
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import person_lookup
 from bot.i18n import N_, Translator
 from bot.messages import Reply
 from bot.permissions import descendants, visible_units

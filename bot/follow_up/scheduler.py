@@ -27,13 +27,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import deliveries, plans, reminders
 from bot.clock import Clock
 from bot.commands import Audience, Context, Registry
+from bot.follow_up import plans, reminders
+from bot.follow_up.working_time import zone
 from bot.i18n import N_
+from bot.intake import deliveries
 from bot.messages import Reply, Sender
 from bot.outbox import Dispatcher
-from bot.working_time import zone
 from storage.db import transaction
 from storage.models import Outbox, OutboxState, Person
 

@@ -36,11 +36,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot import catalogue, feedback, publication_store
 from bot.commands import Audience, Context, Registry
+from bot.directory import catalogue
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
+from bot.results import feedback, publication_store
 from instruments.schema import BackgroundQuestion, Instrument, Item, pick
 from storage.db import upsert_insert
 from storage.models import (

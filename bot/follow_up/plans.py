@@ -27,13 +27,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import catalogue
+from bot.directory.people import first_name
+from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
-from bot.people import first_name
 from bot.permissions import descendants, plan_units
-from bot.reports import UnitReport, latest_shown_report
-from bot.working_time import Calendar, calendar_for, holidays_by_unit, zone
+from bot.results.reports import UnitReport, latest_shown_report
 from instruments.schema import pick
 from storage.models import (
     ActionPlan,

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import join_codes, person_lookup
+from bot.administration import join_codes
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.config import Config
+from bot.directory import person_lookup
+from bot.directory.people import identify
 from bot.i18n import N_, translator
 from bot.messages import Incoming, Reply
-from bot.people import identify
 from storage.models import AuditLog, JoinCode, Person
 
 log = logging.getLogger(__name__)

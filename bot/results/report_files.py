@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from openpyxl import Workbook
 
-from bot import charts, report_text
 from bot.i18n import Translator
-from bot.reports import StatementResult, UnitReport
+from bot.results import charts, report_text
+from bot.results.reports import StatementResult, UnitReport
 from instruments.schema import pick
 from storage.models import AnswerKind
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.publication import NO_ANSWER, StepSums
+from bot.results.publication import NO_ANSWER, StepSums
 from instruments.schema import Instrument
 from storage.models import Answer, AnswerKind, BackgroundAnswer, Response, ResponseStatus
 

@@ -15,9 +15,10 @@ FORMATS = ("pdf", "xlsx", "csv", "png")
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
-    from bot import charts, report_files, runtime
-    from bot.reports import find_round, find_unit, latest_round, unit_report
-    from bot.unit_results import file_stem
+    from bot import runtime
+    from bot.results import charts, report_files
+    from bot.results.reports import find_round, find_unit, latest_round, unit_report
+    from bot.results.unit_results import file_stem
 
     t = translator(args.locale or config.default_locale)
     app = runtime.start(config)
@@ -31,7 +32,7 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             print(t._("%(unit)s has not taken part in any round yet.", unit=unit.name), file=sys.stderr)
             return 1
         report = unit_report(session, unit.id, round_.id)
-    from bot.report_text import summary
+    from bot.results.report_text import summary
 
     if not report.shown:
         print(summary(t, report), file=sys.stderr)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot import assessment, feedback
 from bot.commands import Context
+from bot.conversation import assessment
 from bot.messages import Choice, Reply
+from bot.results import feedback
 from instruments.schema import pick
 from storage.models import ActionPlan, Membership, PlanItem, PlanItemStatus, Role
 

@@ -4,9 +4,9 @@ may be shown."""
 
 from __future__ import annotations
 
-from bot.charts import role_title
 from bot.i18n import Translator
-from bot.reports import UnitReport
+from bot.results.charts import role_title
+from bot.results.reports import UnitReport
 from instruments.schema import pick
 
 

@@ -17,19 +17,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot import catalogue
-from bot.assessment import about_minutes
-from bot.command_options import split_options
+from bot.administration.command_options import split_options
+from bot.administration.instrument_admin import unknown_instrument
+from bot.administration.units import find_unit, person_zone, require_unit_rights
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.config import Config
+from bot.conversation.assessment import about_minutes
+from bot.directory import catalogue
+from bot.directory.people import first_name, locale_of
+from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.i18n import N_, Translator, translator
-from bot.instrument_admin import unknown_instrument
 from bot.messages import Choice, Reply
 from bot.outbox import enqueue
-from bot.people import first_name, locale_of
 from bot.permissions import descendants, visible_units
-from bot.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
-from bot.units import find_unit, person_zone, require_unit_rights
 from instruments.schema import pick
 from storage.db import upsert_insert
 from storage.models import (

@@ -14,13 +14,15 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import charts, outbox, report_files, report_text
+from bot import outbox
+from bot.administration.rounds import round_title
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
-from bot.people import locale_of
 from bot.permissions import plan_units, visible_units
-from bot.reports import (
+from bot.results import charts, report_files, report_text
+from bot.results.reports import (
     UnitReport,
     find_round,
     find_unit,
@@ -29,7 +31,6 @@ from bot.reports import (
     rounds_of_unit,
     unit_report,
 )
-from bot.rounds import round_title
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")

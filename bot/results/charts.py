@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from bot.i18n import Translator
-from bot.reports import UnitReport
-from bot.scoring import Result
+from bot.results.reports import UnitReport
+from bot.results.scoring import Result
 from instruments.schema import Instrument, pick
 
 DPI = 120
