@@ -27,7 +27,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry, UsageError
-from bot.directory import catalogue
 from bot.directory.people import first_name
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
