@@ -215,16 +215,10 @@ def test_after_all_that_slack_still_gets_its_answers(
 ) -> None:
     client = SlackEventsClient(f"http://127.0.0.1:{slack_port}{EVENTS}", SIGNING_SECRET, api=slack_api)
     assert client.send_command(text="help", user_id=ANNA)[0] == 200
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if any(
-            "Here is what you can do" in m.get("text", "")
-            for m in slack_api.channel_messages(dm_channel_id(ANNA))
-        ):
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("no answer to /assess help")
+    # Answered once handled: the reply is in the DM before the 200 (a crash before it would leave
+    # the request unanswered, and Slack would retry it).
+    messages = slack_api.channel_messages(dm_channel_id(ANNA))
+    assert any("Here is what you can do" in m.get("text", "") for m in messages)
     assert_no_traceback(slack_bot)
 
 
