@@ -77,7 +77,7 @@ def test_the_terminal_shows_the_person_their_invitation_and_leaves_others_theirs
 
     # The number picks the invitation's button, as with any other message.
     sven.run(["1"], prompt=False)
-    assert "Background question 1/4" in out.getvalue() or "background question" in out.getvalue()
+    assert "Background question 1/" in out.getvalue()
 
 
 def test_a_reminder_falling_due_while_the_terminal_runs_is_shown_after_the_next_line(
@@ -86,7 +86,7 @@ def test_a_reminder_falling_due_while_the_terminal_runs_is_shown_after_the_next_
     sven, out = terminal(runtime, "sven", tmp_path)
     sven.run(["help"], prompt=False)
     before = out.getvalue()
-    assert "left in the assessment" not in before and "is waiting for you" not in before
+    assert "is waiting for you" not in before
 
     clock.set(stockholm(2026, 11, 26, 9, 30))  # three working days later: the first reminder
     assert scan(runtime.sessions, clock.now()) >= 1
