@@ -1,5 +1,5 @@
-"""The audit log: `record` keeps who did what (in the event's transaction), and the `audit [N]`
-command shows the latest entries."""
+"""The audit log: `record` keeps who did what (in the event's transaction), `forget_person` keeps the
+action and drops the person, and the `audit [N]` command shows the latest entries."""
 
 from __future__ import annotations
 
@@ -23,6 +23,27 @@ def record(ctx: Context, action: str, detail: dict[str, object]) -> None:
 
 def latest(session: Session, limit: int = DEFAULT_ENTRIES) -> list[AuditLog]:
     return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
+
+
+# Detail keys that hold a person's id, and those recorded beside it that identify them too.
+PERSON_KEYS = ("person", "owner")
+IDENTIFYING_KEYS = ("name", "user", "platform")
+
+
+def forget_person(session: Session, person_id: int) -> None:
+    """Keep what was done, drop to whom: entries naming the person lose the id and its companions.
+
+    The audit holds admin actions only, so reading it whole is cheap, and it catches every action
+    that names someone without a list of actions to keep up to date."""
+    for entry in session.scalars(select(AuditLog)):
+        detail = dict(entry.detail or {})
+        if not any(detail.get(key) == person_id for key in PERSON_KEYS):
+            continue
+        for key in (*PERSON_KEYS, *IDENTIFYING_KEYS):
+            if key in PERSON_KEYS and detail.get(key) != person_id:
+                continue  # someone else named in the same entry stays
+            detail.pop(key, None)
+        entry.detail = detail
 
 
 def _detail(detail: dict[str, object]) -> str:

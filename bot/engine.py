@@ -200,7 +200,10 @@ class Engine:
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
         _drop_pending(ctx)
-        return handler(ctx, rest.split(":") if rest else [])
+        try:
+            return handler(ctx, rest.split(":") if rest else [])
+        except UsageError as error:
+            return [Reply(str(error))]
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
         return self._text(ctx, " ".join(args))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -32,11 +31,11 @@ from sqlalchemy import (
     select,
     type_coerce,
     union_all,
-    update,
 )
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry
+from bot.conversation import anonymity
 from bot.directory import catalogue
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
@@ -648,40 +647,23 @@ def complete(ctx: Context, state: State) -> list[Reply]:
     if ctx.person.current_response_id == response.id:
         ctx.person.current_response_id = None
     replies = feedback.render(ctx, response, just_completed=True)
-    if response.round_id is not None:
+    round_ = ctx.session.get(Round, response.round_id) if response.round_id is not None else None
+    if round_ is not None and round_.anonymous:
+        # Detach the answers from the person for good; only "finished" stays (for reminders).
+        anonymity.unlink(ctx.session, response, round_, ctx.now)
+    elif round_ is not None:
         participant = ctx.session.scalar(
             select(RoundParticipant).where(
-                RoundParticipant.round_id == response.round_id, RoundParticipant.person_id == ctx.person.id
+                RoundParticipant.round_id == round_.id, RoundParticipant.person_id == ctx.person.id
             )
         )
-        round_ = ctx.session.get(Round, response.round_id)
         if participant is not None:
             participant.completed_at = ctx.now
-        if round_ is not None and round_.anonymous:
-            # Detach the answers from the person for good; only "completed" stays (for reminders).
-            detach(ctx.session, response, ctx.now)
     ctx.session.flush()
-    if response.round_id is not None and response.unit_id is not None:
+    if round_ is not None and response.unit_id is not None:
         # If this response filled a step of its unit, the unit's report moves now: keep it.
-        publication_store.publish(ctx.session, response.round_id, response.unit_id, ctx.now)
+        publication_store.publish(ctx.session, round_.id, response.unit_id, ctx.now)
     return replies
-
-
-def detach(session: Session, response: Response, now: datetime) -> None:
-    """Make an anonymous round's response unlinkable to its person.
-
-    The person id goes, and every time on the response and its answers is coarsened to the UTC
-    day: exact times could be matched against the participant's `completed_at` (kept for
-    reminders) or against when the person was seen talking to the bot.
-    """
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    response.person_id = None
-    response.started_at = day
-    response.completed_at = day
-    session.execute(update(Answer).where(Answer.response_id == response.id).values(answered_at=day))
-    session.execute(
-        update(BackgroundAnswer).where(BackgroundAnswer.response_id == response.id).values(answered_at=day)
-    )
 
 
 def on_answer(ctx: Context, args: list[str]) -> list[Reply]:

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from bot import audit
 from bot.administration import rounds
 from bot.commands import Audience, Context, Registry
-from bot.conversation import assessment
+from bot.conversation import assessment, erasure
 from bot.directory.people import JoinRefused, first_name, redeem
 from bot.i18n import N_, parse_locale_word, translator
 from bot.messages import Choice, FileOut, Reply
 from bot.permissions import may_use
-from bot.results import publication_store
 from storage.models import (
     Answer,
     AuditLog,
@@ -211,13 +210,7 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
         # Rounds the person was invited to. For anonymous rounds this is all there is: their
         # answers were detached from them on completion and cannot be found any more.
         "round_participation": [
-            {
-                "round": round_name,
-                "anonymous": anonymous,
-                "invited_at": p.invited_at.isoformat(),
-                "completed_at": p.completed_at.isoformat() if p.completed_at else None,
-                "reminders_off": p.reminders_off,
-            }
+            _participation(p, round_name, anonymous)
             for p, round_name, anonymous in session.execute(
                 select(RoundParticipant, Round.name, Round.anonymous)
                 .join(Round, Round.id == RoundParticipant.round_id)
@@ -249,6 +242,19 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
     ]
 
 
+def _participation(p: RoundParticipant, round_name: str, anonymous: bool) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "round": round_name,
+        "anonymous": anonymous,
+        "invited_at": p.invited_at.isoformat(),
+        "finished": p.completed_at is not None,
+        "reminders_off": p.reminders_off,
+    }
+    if not anonymous:  # an anonymous round keeps only that the person finished, never when
+        entry["completed_at"] = p.completed_at.isoformat() if p.completed_at else None
+    return entry
+
+
 def forget_me(ctx: Context, _args: list[str]) -> list[Reply]:
     t = ctx.t
     ctx.person.pending = {"kind": "forget-me"}
@@ -267,10 +273,8 @@ def confirm_forget(ctx: Context, _pending: dict[str, object], text: str) -> list
     t = ctx.t
     if text.strip().upper() not in ("DELETE", "RADERA"):
         return [Reply(t._("Cancelled: nothing was deleted."))]
-    audit.record(ctx, "person.forget", {"person": ctx.person.id})
-    publication_store.forget(ctx.session, ctx.person.id)
-    ctx.session.delete(ctx.person)
-    ctx.session.flush()
+    audit.record(ctx, "person.forget", {})  # that someone was forgotten, not who
+    erasure.forget_person(ctx.session, ctx.person, ctx.now, ctx.config.default_locale)
     # Answered in the locale the person had; there is nobody left to look up afterwards.
     return [Reply(t._("Done. Everything about you has been deleted. Goodbye!"))]
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.conversation import erasure
 from bot.directory import catalogue
 from bot.directory.people import first_name
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
@@ -761,19 +762,42 @@ def _digests(session: Session, now: datetime, default_locale: str) -> int:
             moment = calendar.at(calendar.next_free_day(first))
             if moment > now or plan.created_at >= moment:
                 continue
-            t = _t(manager, default_locale)
-            text = report_text(session, unit, t, today, manager.timezone)
-            if text is None:
+            digest = _digest(session, unit, manager, today, default_locale)
+            if digest is None:
                 continue
             written += enqueue(
                 session,
                 person_id=manager.id,
                 kind="digest",
-                replies=[Reply(t._("Monthly digest") + "\n" + text)],
+                replies=digest,
                 key=f"digest:{unit.id}:{manager.id}:{first:%Y-%m}",
                 due_at=calendar.place(now),
             )
     return written
+
+
+def _digest(
+    session: Session, unit: Unit, manager: Person, today: date, default_locale: str
+) -> list[Reply] | None:
+    t = _t(manager, default_locale)
+    text = report_text(session, unit, t, today, manager.timezone)
+    return None if text is None else [Reply(t._("Monthly digest") + "\n" + text)]
+
+
+def _digest_again(session: Session, key: str, now: datetime, default_locale: str) -> list[Reply] | None:
+    """A queued digest made again from the plan as it is now (after someone was forgotten)."""
+    parts = key.split(":")
+    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    unit, manager = session.get(Unit, int(parts[1])), session.get(Person, int(parts[2]))
+    if unit is None or manager is None:
+        return None
+    return _digest(session, unit, manager, now.astimezone(zone(manager.timezone)).date(), default_locale)
+
+
+# An overdue note names the owner; once they are forgotten it has nothing left to say.
+erasure.about_others("overdue-note", lambda _session, _key, _now, _locale: None)
+erasure.about_others("digest", _digest_again)
 
 
 # ---------------------------------------------------------------- the check before sending
