@@ -45,6 +45,7 @@ FEATURES: tuple[str, ...] = (
     "bot.conversation.assessment",
     "bot.administration.units",
     "bot.administration.rounds",
+    "bot.conversation.closed_rounds",
     "bot.administration.instrument_admin",
     "bot.administration.admins",
     "bot.audit",
