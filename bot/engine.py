@@ -25,7 +25,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import TypeVar
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +41,6 @@ from bot.intake import anchors, deliveries, event_order, notices
 from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
 from bot.permissions import may_use
-from storage.models import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,7 @@ FEATURES: tuple[str, ...] = (
     "bot.conversation.assessment",
     "bot.administration.units",
     "bot.administration.rounds",
+    "bot.conversation.closed_rounds",
     "bot.administration.instrument_admin",
     "bot.administration.admins",
     "bot.audit",
@@ -202,7 +202,6 @@ class Engine:
             now=now,
             t=translator(locale_of(person, self.config.default_locale)),
             config=self.config,
-            engine=self,
         )
 
     # ------------------------------------------------------------ routing
@@ -351,14 +350,6 @@ class Engine:
             if better and may_use(ctx.session, ctx.person, command.audience):
                 best = (ratio, spelling)
         return best[1] if best is not None else None
-
-    # ------------------------------------------------------------ shared services
-
-    def audit(self, ctx: Context, action: str, detail: dict[str, object]) -> None:
-        ctx.session.add(AuditLog(at=ctx.now, actor_person_id=ctx.person.id, action=action, detail=detail))
-
-    def latest_audit(self, session: Session, limit: int = 20) -> list[AuditLog]:
-        return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
 
 
 def _erased(session: Session, ctx: Context) -> bool:

@@ -36,7 +36,7 @@ from bot.i18n import pick_locale, translator
 from bot.intake import deliveries, event_order
 from bot.messages import Incoming, Reply
 from storage.driver_sql import Call, DriverStatement, DriverTransaction
-from storage.models import Identity, Person, Response, ResponseStatus
+from storage.models import Identity, Person, Response, ResponseStatus, Round
 
 PREFIX = "a:"
 
@@ -55,10 +55,12 @@ _PERSON_AND_RESPONSE = DriverStatement(
         Response.cursor,
         Response.role,
         Response.instrument_version_id,
+        Round.closes_at,
     )
     .select_from(Identity)
     .join(Person, Person.id == Identity.person_id)
     .outerjoin(Response, Response.id == bindparam("response_id"))
+    .outerjoin(Round, Round.id == Response.round_id)
     .where(
         Identity.platform == bindparam("platform"),
         Identity.workspace == bindparam("workspace"),
@@ -117,7 +119,9 @@ def _answer(
     seen: _Seen, press: _Press, rows: list[tuple[object, ...]]
 ) -> tuple[list[Call], list[Reply]] | None:
     """The writes and the replies of the answer, as `decide` says; None for what the general path
-    does (completing the response, a forged payload, an instrument not parsed here)."""
+    does (completing the response, a closed round, a forged payload, an instrument not parsed here)."""
+    if seen.closes_at is not None and seen.closes_at <= press.now:
+        return None  # the round has closed: the general path says so
     answers, background, digest = read_state_rows(rows)
     instrument = catalogue.parsed(seen.version_id, digest) if digest is not None else None
     if instrument is None:
@@ -190,6 +194,9 @@ class _Seen:
     cursor: int
     role: str | None
     version_id: int
+    # When the response's round closes (None outside a round): a closing date passes without any
+    # write, so it is checked here.
+    closes_at: datetime | None
 
 
 @dataclass
