@@ -79,6 +79,9 @@ def _wait_until_listening(bot: BotProcess, port: int) -> None:
 # ---------------------------------------------------------------- a crowd through two processes
 
 PEOPLE = 16
+# How long before a SIGKILL a message the platform took may still be unmarked (it is marked sent
+# a database round trip after the platform's answer, on a machine this test keeps busy).
+UNMARKED = 0.5
 ERRORS = (
     "Sorry, something went wrong",
     "can't reach my database",
@@ -117,7 +120,7 @@ class Balancer:
                 status = self.fake.deliver_webhook(
                     update, url=f"http://127.0.0.1:{port}/telegram", secret=SECRET, timeout=10
                 )
-            except OSError:
+            except OSError:  # refused, or cut off by a process dying
                 status = 0
             if status == 200:
                 return port
@@ -176,7 +179,7 @@ class Crowd:
                 self._unanswered(f"{user}: press {data} on message {message.message_id} not answered")
                 return
 
-    def _wait(self, condition: Callable[[], bool], timeout: float = 25.0) -> bool:
+    def _wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> bool:
         try:
             wait_for(condition, timeout)
         except AssertionError:
@@ -209,22 +212,26 @@ def _answered(fake: FakeTelegramAPI, user: int, pressed: int, data: str) -> bool
     return turned and any(m.buttons or "Your result for" in (m.text or "") for m in newer)
 
 
-def _sent_twice(fake: FakeTelegramAPI) -> list[str]:
+def _sent_twice(fake: FakeTelegramAPI, except_just_before: float) -> list[str]:
     """Messages sent twice to one chat, and messages edited twice (a repeated identical edit is
-    refused by Telegram as "not modified" and changes nothing the person sees)."""
-    sent = Counter(
-        (call.params.get("chat_id"), call.params.get("text"))
-        for call in fake.calls_of("sendMessage")
-        if call.status == 200
-    )
+    refused by Telegram as "not modified" and changes nothing the person sees). A message whose
+    first copy reached the platform in the `UNMARKED` moment before `except_just_before` (the
+    kill) is the documented exception."""
+    sent: dict[tuple[object, object], list[float]] = {}
+    for call in fake.calls_of("sendMessage"):
+        if call.status == 200:
+            sent.setdefault((call.params.get("chat_id"), call.params.get("text")), []).append(call.at)
     edited = Counter(
         (call.params.get("chat_id"), call.params.get("message_id"))
         for call in fake.calls_of("editMessageText")
         if call.status == 200
     )
-    return [f"sent {n}x to {chat}: {text!r}" for (chat, text), n in sent.items() if n > 1] + [
-        f"edited {n}x: message {message} in {chat}" for (chat, message), n in edited.items() if n > 1
-    ]
+    in_window = except_just_before - UNMARKED
+    return [
+        f"sent {len(times)}x to {chat}: {text!r}"
+        for (chat, text), times in sent.items()
+        if len(times) > 1 and not (len(times) == 2 and in_window <= times[0] <= except_just_before)
+    ] + [f"edited {n}x: message {message} in {chat}" for (chat, message), n in edited.items() if n > 1]
 
 
 def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midway(tmp_path: Path) -> None:
@@ -239,7 +246,9 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
                     **telegram_webhook_settings(
                         url, f"http://127.0.0.1:{fake.port}", fake.token, port, tmp_path
                     ),
-                    "reply_takeover_seconds": "2",
+                    # A reply its process did not send goes out from the other one this much later
+                    # (long enough that a process merely slow on a busy machine is not overtaken).
+                    "reply_takeover_seconds": "8",
                 },
                 tmp_path / f"bot-{n}.log",
             )
@@ -263,6 +272,7 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
             # supervisor starts it again a moment later.
             wait_for(lambda: crowd.presses >= PEOPLE * 2, timeout=60, what="the crowd to get going")
             balancer.down.add(ports[0])
+            killed_at = time.monotonic()
             bots[0].kill()
             time.sleep(1.0)
             bots[0].start()
@@ -270,9 +280,6 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
             balancer.down.discard(ports[0])
             for person in people:
                 person.join(timeout=120)
-            print("UNANSWERED", crowd.unanswered)
-            print("TWICE", _sent_twice(fake))
-            print("STORED", stored(url, round_id))
             assert crowd.unanswered == []
             at_end = stored(url, round_id)
         finally:
@@ -282,7 +289,10 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
         assert at_end.answers == {str(u): len(CODES) for u in users}
         assert at_end.background == {str(u): 1 for u in users}
         # Nothing said twice, no error shown.
-        assert _sent_twice(fake) == []
+        # Nothing said twice, except in the window no one can close from our side (the README's
+        # "Scaling out"): a message the platform took just before the process died, before it
+        # could mark it sent, is sent again by the process that takes its replies over.
+        assert _sent_twice(fake, except_just_before=killed_at) == []
         shown = [m.text or m.caption or "" for u in users for m in fake.chat(u)]
         assert [text for text in shown if any(error in text for error in ERRORS)] == []
         for bot in bots:

@@ -18,6 +18,7 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import (
     Insert,
@@ -43,6 +44,7 @@ from bot.results import feedback, publication_store
 from instruments.schema import Instrument, pick
 from storage.db import upsert_insert
 from storage.models import (
+    Answer,
     AnswerKind,
     Base,
     InstrumentVersion,
@@ -286,7 +288,7 @@ def start_instrument(ctx: Context, args: list[str]) -> list[Reply]:
         )
     )
     if existing is not None:
-        return resume(ctx, existing)
+        return resume_started(ctx, existing)
     return begin(ctx, version_id, round_=None)
 
 
@@ -317,7 +319,7 @@ def start_round(ctx: Context, args: list[str]) -> list[Reply]:
     if existing is not None:
         if existing.status is ResponseStatus.COMPLETED:
             return [Reply(ctx.t._("You have already completed this round. Thank you!"))]
-        return resume(ctx, existing)
+        return resume_started(ctx, existing)
     return begin(ctx, round_.instrument_version_id, round_=round_, unit_id=participant.unit_id)
 
 
@@ -393,6 +395,23 @@ def _infer_role(ctx: Context, state: State, unit_id: int | None) -> None:
     known = [role for role in instrument.roles if role in memberships]
     if len(known) == 1:
         _store_background(ctx, state, instrument.role_question, known[0])
+
+
+# A start button pressed again this soon after it began the response is the other half of a double
+# click (perhaps handled by another process): the first half's question is on its way.
+DOUBLE_CLICK = timedelta(seconds=10)
+
+
+def resume_started(ctx: Context, response: Response) -> list[Reply]:
+    """A start button for an assessment already in progress: where the person was, unless the
+    response was begun by this very click's other half (then nothing more is said)."""
+    just_begun = response.started_at > ctx.now - DOUBLE_CLICK
+    if just_begun and not ctx.session.scalar(
+        select(Answer.id).where(Answer.response_id == response.id).limit(1)
+    ):
+        _make_current(ctx, response)
+        return []
+    return resume(ctx, response)
 
 
 def resume(ctx: Context, response: Response) -> list[Reply]:
