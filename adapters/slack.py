@@ -390,6 +390,7 @@ class SlackAdapter:
                 action=value,
                 event_id=_click_identity(user_id, container, action),
                 is_private=not in_channel,
+                pressed=f"{click.channel} {click.ts}" if click is not None else None,
             )
             self._converse(incoming, where, click)
 
@@ -404,6 +405,7 @@ class SlackAdapter:
             address=address,
             locale_hint=user.locale,
             display_name=user.display_name,
+            reports_delivery=True,
             **fields,
         )
 
@@ -414,7 +416,23 @@ class SlackAdapter:
         # read the same cursor. Other people are not held up.
         with self._lock_for(incoming.user_id):
             replies = self.engine.handle(incoming)
-            deliver(self.client, channel, replies, click=click, thread_ts=thread_ts, anchored=self.anchored)
+            # One reply at a time, so that those after a failure are known: Slack answered with an
+            # error, so they cannot have arrived, and the outbox delivers them (bot/reply_outbox.py).
+            for n, reply in enumerate(replies):
+                try:
+                    deliver(
+                        self.client,
+                        channel,
+                        [reply],
+                        click=click,
+                        thread_ts=thread_ts,
+                        anchored=self.anchored,
+                    )
+                except SlackApiError as error:
+                    self.engine.unsent(incoming, replies[n:], str(error.response.get("error") or "error"))
+                    raise
+            if replies:
+                self.engine.replied(incoming)
 
     def anchored(self, channel: str, ts: str, anchor: str) -> None:
         """A posted message with an anchor: its thread's replies will find what it is about."""
@@ -577,12 +595,15 @@ class SlackSender:
             nonlocal sent
             sent += 1
 
+        # An event's replies delivered here (its process died first) edit the pressed message.
+        click = Click(*address.pressed.split(" ", 1)) if address.pressed and " " in address.pressed else None
         try:
             channel = self._channel(address, replies)
             deliver(
                 self.client,
                 channel,
                 replies,
+                click=click,
                 before_post=self._pace,
                 skip=already,
                 on_sent=count,

@@ -28,6 +28,7 @@ from tests.bot_processes import (
     telegram_webhook_settings,
     wait_for,
 )
+from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient, dm_channel_id
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.reliability.scripted_round import CODES
 
@@ -138,6 +139,12 @@ class Crowd:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, user: int) -> None:
+        try:
+            self._take(user)
+        except Exception as error:  # a person's script failing is a failure of the scenario
+            self._unanswered(f"{user}: {error!r}")
+
+    def _take(self, user: int) -> None:
         """One person: `assess`, then a button of the newest question until the result is shown.
         Some presses are double clicks split across the processes, some are re-delivered."""
         rng = random.Random(user)
@@ -294,6 +301,224 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
         # could mark it sent, is sent again by the process that takes its replies over.
         assert _sent_twice(fake, except_just_before=killed_at) == []
         shown = [m.text or m.caption or "" for u in users for m in fake.chat(u)]
+        assert [text for text in shown if any(error in text for error in ERRORS)] == []
+        for bot in bots:
+            assert "Traceback" not in bot.log(), bot.log()
+        assert codes == [0, 0]
+
+
+# ---------------------------------------------------------------- the same in Slack HTTP mode
+
+SLACK_SECRET = "scale-out-signing-secret-0123456789"
+
+
+class SlackBalancer:
+    """Round-robin over the processes' request URLs, trying the next on a refusal or a failure."""
+
+    def __init__(self, fake: FakeSlackAPI, ports: list[int]) -> None:
+        self.clients = {
+            port: SlackEventsClient(f"http://127.0.0.1:{port}/slack/events", SLACK_SECRET, api=fake)
+            for port in ports
+        }
+        self.ports = ports
+        self.down: set[int] = set()
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def next_port(self, avoid: int | None = None) -> int:
+        with self._lock:
+            for _ in range(2 * len(self.ports)):
+                port = self.ports[next(self._turn) % len(self.ports)]
+                if port not in self.down and port != avoid:
+                    return port
+            return self.ports[0]
+
+    def deliver(self, send: Callable[[SlackEventsClient], tuple[int, str]], avoid: int | None = None) -> int:
+        deadline = time.monotonic() + 30
+        port = self.next_port(avoid)
+        while time.monotonic() < deadline:
+            try:
+                status, _body = send(self.clients[port])
+            except OSError:
+                status = 0
+            if status == 200:
+                return port
+            time.sleep(0.05)
+            port = self.next_port(port)
+        raise AssertionError("no process acknowledged a request")
+
+
+def _slack_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [el for b in message.get("blocks") or [] if b["type"] == "actions" for el in b["elements"]]
+
+
+@dataclass
+class SlackCrowd:
+    fake: FakeSlackAPI
+    balancer: SlackBalancer
+    presses: int = 0
+    unanswered: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, user: str) -> None:
+        try:
+            self._take(user)
+        except Exception as error:  # a person's script failing is a failure of the scenario
+            self._unanswered(f"{user}: {error!r}")
+
+    def _take(self, user: str) -> None:
+        """`/assess`, then the newest question's buttons (or a typed answer, which Slack may deliver
+        again with X-Slack-Retry-Num, to the other process) until the result is shown."""
+        rng = random.Random(user)
+        channel = dm_channel_id(user)
+        self.balancer.deliver(lambda client: client.send_command("/assess", user_id=user))
+        pressed: set[str] = set()
+        while not any("Your result for" in str(m.get("text")) for m in self.fake.channel_messages(channel)):
+            waiting = [
+                m for m in self.fake.channel_messages(channel) if _slack_buttons(m) and m["ts"] not in pressed
+            ]
+            if not waiting:
+                if not _wait(
+                    lambda: any(
+                        _slack_buttons(m) and m["ts"] not in pressed
+                        for m in self.fake.channel_messages(channel)
+                    )
+                ):
+                    self._unanswered(f"{user}: nothing to press and no result")
+                    return
+                continue
+            message = waiting[-1]
+            pressed.add(message["ts"])
+            buttons = {b["value"]: b for b in _slack_buttons(message)}
+            data = _choose(list(buttons), rng)
+            self._press(user, message, buttons[data], data, rng.random())
+            with self.lock:
+                self.presses += 1
+            if not _wait(functools.partial(_slack_answered, self.fake, channel, message["ts"], data)):
+                self._unanswered(f"{user}: {data} on {message['ts']} not answered")
+                return
+
+    def _press(
+        self, user: str, message: dict[str, Any], button: dict[str, Any], data: str, chance: float
+    ) -> None:
+        channel, ts = dm_channel_id(user), message["ts"]
+        if data.startswith("a:") and chance < 0.3:  # typed, and delivered again by Slack
+            event = self.balancer.clients[self.balancer.ports[0]].message_event(user, data.rsplit(":", 1)[1])
+            event_id = f"Ev{user}{ts.replace('.', '')}"
+            port = self.balancer.deliver(lambda client: client.send_event(event, event_id=event_id))
+            self.balancer.deliver(
+                lambda client: client.send_event(event, event_id=event_id, retry_num=1), avoid=port
+            )
+            return
+
+        def click(client: SlackEventsClient) -> tuple[int, str]:
+            # The message as it was on screen when clicked (the other half may have changed it since).
+            return client.send_action(
+                user, button["action_id"], data, channel_id=channel, message_ts=ts, message=message
+            )
+
+        if chance < 0.6:  # a double click whose halves reach different processes
+            first = self.balancer.next_port()
+            halves = [
+                threading.Thread(target=self.balancer.deliver, args=(click,)),
+                threading.Thread(target=self.balancer.deliver, args=(click, first)),
+            ]
+            for half in halves:
+                half.start()
+            for half in halves:
+                half.join()
+        else:
+            self.balancer.deliver(click)
+
+    def _unanswered(self, what: str) -> None:
+        with self.lock:
+            self.unanswered.append(what)
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    try:
+        wait_for(condition, timeout)
+    except AssertionError:
+        return False
+    return True
+
+
+def _slack_answered(fake: FakeSlackAPI, channel: str, pressed: str, data: str) -> bool:
+    messages = fake.channel_messages(channel)
+    newer = [m for m in messages if float(m["ts"]) > float(pressed)]
+    return any(_slack_buttons(m) or "Your result for" in str(m.get("text")) for m in newer)
+
+
+def _slack_sent_twice(fake: FakeSlackAPI, except_just_before: float) -> list[str]:
+    sent: dict[tuple[object, object], list[float]] = {}
+    for call in fake.calls_of("chat.postMessage"):
+        if call.ok:
+            sent.setdefault((call.params.get("channel"), call.params.get("text")), []).append(call.at)
+    in_window = except_just_before - UNMARKED
+    return [
+        f"sent {len(times)}x to {chat}: {text!r}"
+        for (chat, text), times in sent.items()
+        if len(times) > 1 and not (len(times) == 2 and in_window <= times[0] <= except_just_before)
+    ]
+
+
+def test_a_crowd_answers_through_two_slack_http_processes_one_killed_midway(tmp_path: Path) -> None:
+    with empty_postgres_schema() as url, FakeSlackAPI() as fake:
+        users = [f"U0P{n:03d}" for n in range(PEOPLE)]
+        for user in users:
+            fake.add_user(user, locale="en-US", real_name=f"Person {user}")
+        ports = [free_port(), free_port()]
+        bots = [
+            BotProcess(
+                {
+                    "database_url": url,
+                    "output_dir": str(tmp_path),
+                    "slack_bot_token": fake.token,
+                    "slack_signing_secret": SLACK_SECRET,
+                    "slack_api_url": fake.base_url,
+                    "slack_port": str(port),
+                    "reply_takeover_seconds": "8",
+                },
+                tmp_path / f"slack-{n}.log",
+            )
+            for n, port in enumerate(ports)
+        ]
+        for bot in bots:
+            bot.start()
+        try:
+            for bot, port in zip(bots, ports, strict=True):
+                _wait_until_listening(bot, port)
+            db = make_engine(url)
+            with transaction(make_session_factory(db)) as session:
+                round_id = open_round_for(session, "slack", users, workspace=fake.team_id)
+            db.dispose()
+            balancer = SlackBalancer(fake, ports)
+            crowd = SlackCrowd(fake, balancer)
+            people = [threading.Thread(target=crowd.take, args=(user,)) for user in users]
+            for person in people:
+                person.start()
+            wait_for(lambda: crowd.presses >= PEOPLE * 2, timeout=60, what="the crowd to get going")
+            balancer.down.add(ports[0])
+            killed_at = time.time()
+            bots[0].kill()
+            time.sleep(1.0)
+            bots[0].start()
+            _wait_until_listening(bots[0], ports[0])
+            balancer.down.discard(ports[0])
+            for person in people:
+                person.join(timeout=120)
+            assert crowd.unanswered == []
+            at_end = stored(url, round_id)
+        finally:
+            codes = [bot.stop() for bot in bots]
+        unfinished = [u for u in users if at_end.responses.get(u) != [ResponseStatus.COMPLETED]]
+        assert unfinished == [], [
+            [str(m.get("text"))[:40] for m in fake.channel_messages(dm_channel_id(u))] for u in unfinished
+        ]
+        assert at_end.answers == {u: len(CODES) for u in users}
+        assert at_end.background == {u: 1 for u in users}
+        assert _slack_sent_twice(fake, except_just_before=killed_at) == []
+        shown = [str(m.get("text")) for u in users for m in fake.channel_messages(dm_channel_id(u))]
         assert [text for text in shown if any(error in text for error in ERRORS)] == []
         for bot in bots:
             assert "Traceback" not in bot.log(), bot.log()
