@@ -41,7 +41,9 @@ def telegram_platform(app: Runtime) -> Platform | None:
 
     sender = telegram.TelegramSender(app.clock, anchored=app.engine.anchored)
     return Platform(
-        telegram.PLATFORM, sender, lambda stop: telegram.run(app.config, app.engine, sender, stop)
+        telegram.PLATFORM,
+        sender,
+        lambda stop: telegram.run(app.config, app.engine, sender, stop, ready=app.ready),
     )
 
 

@@ -28,27 +28,27 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from adapters.http_server import Limits
 from adapters.slack_blocks import ACTION_ID_PATTERN, edited_payload, home_view, message_payloads
+from adapters.slack_http import EVENTS_PATH, SlackHttpServer
 from bot.config import Config
 from bot.engine import Engine
 from bot.intake.notices import Notice
+from bot.log_redaction import content
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Undeliverable
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-EVENTS_PATH = "/slack/events"
 MAX_FILE_BYTES = 1_000_000  # instruments are small YAML files
-MAX_REQUEST_BYTES = 2_000_000
 USER_INFO_SECONDS = 600.0
 DOWNLOAD_TIMEOUT = 15.0
 # Slack errors that no retry will fix: the person left, was deactivated, or cannot be messaged.
@@ -387,6 +387,7 @@ class SlackAdapter:
     # -------------------------------------------------------------- the conversation
 
     def _incoming(self, user_id: str, user: SlackUser, *, address: str | None, **fields: Any) -> Incoming:
+        content.debug("slack %s: text %r, action %r", user_id, fields.get("text"), fields.get("action"))
         return Incoming(
             platform=PLATFORM,
             user_id=user_id,
@@ -616,83 +617,6 @@ class SlackSender:
             self._last[channel] = self._monotonic()
 
 
-# ---------------------------------------------------------------------------------- HTTP mode
-
-
-class _EventsServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The standard library listens with a backlog of 5: a burst of clicks from many people would
-    # see refused or reset connections before a thread could even accept them.
-    request_queue_size = 128
-
-
-class SlackHttpServer:
-    """Slack's request URL: a small threaded HTTP server handing POSTs on `path` to Bolt.
-
-    Bolt verifies the signature (401 on a bad or stale one) and answers url_verification itself.
-    """
-
-    def __init__(self, app: App, *, host: str = "0.0.0.0", port: int = 3000, path: str = EVENTS_PATH) -> None:  # noqa: S104
-        bolt = app
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("slack http: " + format, *args)
-
-            def do_POST(self) -> None:
-                route, _, query = self.path.partition("?")
-                length = int(self.headers.get("Content-Length") or 0)
-                if route != path:
-                    self.send_error(404)
-                    return
-                if length > MAX_REQUEST_BYTES:
-                    self.send_error(413)
-                    return
-                body = self.rfile.read(length).decode("utf-8", "replace")
-                response = bolt.dispatch(
-                    BoltRequest(body=body, query=query, headers=dict(self.headers.items()))
-                )
-                payload = (response.body or "").encode("utf-8")
-                self.send_response(response.status)
-                for name, values in response.headers.items():
-                    if name.lower() != "content-length":
-                        for value in values:
-                            self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = _EventsServer((host, port), Handler)
-        self.path = path
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = str(self.server.server_address[0])
-        return f"http://{host}:{self.port}{self.path}"
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever(poll_interval=0.5)
-
-    def start(self) -> SlackHttpServer:
-        """Serve in a background thread (tests, or next to other work)."""
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
 # ---------------------------------------------------------------------------------- entry points
 
 
@@ -731,7 +655,13 @@ def run(app: Runtime, stop: threading.Event | None = None) -> None:
             handler.close()
         return
     if config.slack_signing_secret:
-        server = SlackHttpServer(adapter.app, port=config.slack_port).start()
+        server = SlackHttpServer(
+            adapter.app,
+            signing_secret=config.slack_signing_secret,
+            port=config.slack_port,
+            limits=Limits.from_config(config),
+            ready=app.ready,
+        ).start()
         log.info("Slack: HTTP mode on port %s, path %s", server.port, EVENTS_PATH)
         try:
             stop.wait()

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
@@ -52,12 +53,14 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
+from adapters.http_server import Limits, Readiness
 from adapters.telegram_request import AiohttpRequest
+from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
-from bot.log_redaction import hide_secrets
+from bot.log_redaction import content, hide_secrets
 from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -407,6 +410,7 @@ class TelegramAdapter:
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
         # The engine is synchronous (one database transaction): keep it off the event loop.
+        content.debug("telegram %s: text %r, action %r", incoming.user_id, incoming.text, incoming.action)
         return await asyncio.to_thread(self.engine.handle, incoming)
 
     def _delivery(self, bot: Bot, chat_id: int) -> Delivery:
@@ -689,7 +693,7 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, config.telegram_webhook_secret)
+    hide_secrets(config.telegram_token, webhook_secret(config))
     builder = (
         Application.builder()
         .token(config.telegram_token)
@@ -720,6 +724,7 @@ async def serve(
     sender: TelegramSender | None = None,
     *,
     poll_timeout: int = 30,
+    ready: Readiness | None = None,
 ) -> None:
     """Run until `stopped()` is true: long polling, or a webhook when a webhook URL is configured."""
     async with application:
@@ -727,15 +732,19 @@ async def serve(
         await application.start()
         updater = application.updater
         assert updater is not None
+        webhook: web.AppRunner | None = None
         if config.telegram_webhook_url:
-            path = urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
-            await updater.start_webhook(
+            path = "/" + urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
+            webhook = await start_webhook(
+                application,
+                url=config.telegram_webhook_url,
+                path=path,
                 listen=config.telegram_webhook_listen,
                 port=config.telegram_webhook_port,
-                url_path=path,
-                webhook_url=config.telegram_webhook_url,
-                secret_token=webhook_secret(config),
-                allowed_updates=list(ALLOWED_UPDATES),
+                secret=webhook_secret(config),
+                allowed_updates=ALLOWED_UPDATES,
+                limits=Limits.from_config(config),
+                ready=ready,
             )
             log.info("Telegram: receiving updates by webhook on port %s", config.telegram_webhook_port)
         else:
@@ -749,15 +758,25 @@ async def serve(
         finally:
             if sender is not None:
                 sender.unbind()
-            await updater.stop()
+            if webhook is not None:
+                await webhook.cleanup()
+            if updater.running:
+                await updater.stop()
             await application.stop()
 
 
-def run(config: Config, engine: Engine, sender: TelegramSender, stop: threading.Event) -> None:
+def run(
+    config: Config,
+    engine: Engine,
+    sender: TelegramSender,
+    stop: threading.Event,
+    *,
+    ready: Readiness | None = None,
+) -> None:
     """Blocking: serve Telegram in this thread until `stop` is set."""
     application, adapter = build_application(config, engine)
     try:
-        asyncio.run(serve(application, adapter, config, stop.is_set, sender))
+        asyncio.run(serve(application, adapter, config, stop.is_set, sender, ready=ready))
     except InvalidToken:
         # PTB's message quotes the token: say what is wrong without it.
         raise RuntimeError("Telegram refused the bot token (ASSESSBOT_TELEGRAM_TOKEN)") from None

@@ -257,11 +257,15 @@ def _ended_workshop(runtime: Runtime) -> tuple[Conversation, Conversation, list[
 def test_the_top_priorities_become_plan_items_with_one_press_and_suggested_actions(runtime: Runtime) -> None:
     pia, sven, ended = _ended_workshop(runtime)
     assert "1) A2 We plan together. (2 votes)\n2) A1 We share material. (1 vote)" in ended[0].text
-    assert "Only the unit's principal can add to its plan." in texts(sven.press(ended[0].flat_choices[0].payload))
+    assert "Only the unit's principal can add to its plan." in texts(
+        sven.press(ended[0].flat_choices[0].payload)
+    )
     added = pia.click("Add the priorities to the plan")
     assert added[0].text.startswith("Added 2 priorities to the plan of Ystad school (owner: Pia Rektor).")
     assert added[1].text == "Suggested actions for A2:\n• Plan one lesson together."
-    assert "Added to the plan: Plan one lesson together." in texts(pia.click("Adopt: Plan one lesson together."))
+    assert "Added to the plan: Plan one lesson together." in texts(
+        pia.click("Adopt: Plan one lesson together.")
+    )
     plan = texts(pia.say("plan"))
     assert "Priority from the workshop: A2 We plan together." in plan
     assert "Priority from the workshop: A1 We share material." in plan
