@@ -660,8 +660,13 @@ def complete(ctx: Context, state: State) -> list[Reply]:
         if participant is not None:
             participant.completed_at = ctx.now
     ctx.session.flush()
-    if round_ is not None and response.unit_id is not None:
-        # If this response filled a step of its unit, the unit's report moves now: keep it.
+    # If this response filled a step of its unit, the step is sealed and the unit's report moves
+    # now: keep it.
+    if (
+        round_ is not None
+        and response.unit_id is not None
+        and publication_store.seal(ctx.session, round_.id, response.unit_id)
+    ):
         publication_store.publish(ctx.session, round_.id, response.unit_id, ctx.now)
     return replies
 
