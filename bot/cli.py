@@ -181,10 +181,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.administration.admins import add_cli_parser
+def cmd_admin_add(args: argparse.Namespace, config: Config) -> int:
+    from bot import runtime
+    from bot.administration.admins import make_admin
+    from storage.db import transaction
 
-    add_cli_parser(sub)
+    app = runtime.start(config, offer_admin_claim=False)
+    t = translator(config.default_locale)
+    with transaction(app.sessions) as session:
+        _person, already = make_admin(
+            session,
+            app.clock.now(),
+            platform=args.platform,
+            user_id=args.user,
+            workspace=args.workspace or "",
+            default_locale=config.default_locale,
+        )
+    where = f"{args.platform}:{args.workspace + '/' if args.workspace else ''}{args.user}"
+    if already:
+        print(t._("%(who)s is already an administrator.", who=where))
+    else:
+        print(t._("%(who)s is now an administrator.", who=where))
+    app.db.dispose()
+    return 0
+
+
+def _admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.administration.admins import PLATFORMS
+
+    admin = sub.add_parser("admin", help="manage administrators")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+    add = asub.add_parser("add", help="make a platform user an administrator")
+    add.add_argument("--platform", required=True, choices=PLATFORMS)
+    add.add_argument("--user", required=True, help="the platform user id (the login name in the terminal)")
+    add.add_argument("--workspace", default="", help="the Slack workspace (team) id, if any")
+    add.set_defaults(handler=cmd_admin_add)
 
 
 # Feature modules add their own sub-commands here: functions taking the sub-parsers object.

@@ -8,6 +8,7 @@ from functools import partial
 
 from sqlalchemy import select
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.follow_up import plans
 from bot.i18n import N_, Translator
@@ -29,7 +30,7 @@ def end(ctx: Context, workshop: Workshop) -> list[Reply]:
     store.keep(workshop, agenda.pause(timing, ctx.now))
     workshop.status = store.ENDED
     workshop.ended_at = ctx.now
-    ctx.engine.audit(ctx, "workshop.end", {"workshop": workshop.id})
+    audit.record(ctx, "workshop.end", {"workshop": workshop.id})
     return [summary(ctx, workshop)]
 
 
@@ -162,7 +163,7 @@ def adopt_priorities(ctx: Context, workshop: Workshop, words: list[str]) -> list
         unit=unit.name,
         owner=owner,
     )
-    ctx.engine.audit(ctx, "workshop.plan", {"workshop": workshop.id, "items": added})
+    audit.record(ctx, "workshop.plan", {"workshop": workshop.id, "items": added})
     return [Reply(head + " " + t._("Type plan to see it.")), *replies]
 
 
@@ -216,7 +217,7 @@ def pack(ctx: Context, workshop: Workshop, kind: str) -> list[Reply]:
     t = store.workshop_t(workshop)
     report = store.report_of(ctx.session, workshop)
     made = partial(workshop_pdf if kind == "pdf" else workshop_xlsx, t, report, outcome(ctx, workshop))
-    ctx.engine.audit(ctx, "workshop.pack", {"workshop": workshop.id, "format": kind})
+    audit.record(ctx, "workshop.pack", {"workshop": workshop.id, "format": kind})
     return [
         Reply(
             t._(
