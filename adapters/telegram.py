@@ -285,6 +285,16 @@ def _display_name(update: Update) -> str | None:
     return " ".join(part for part in (user.first_name, user.last_name) if part) or None
 
 
+def with_mentions(message: Message) -> str:
+    """The text with each mention of a user who has no username (Telegram shows their name, the
+    entity carries their id) written as `<@id>`: the one form the core takes as naming a person."""
+    text = message.text or ""
+    for entity, shown in message.parse_entities([MessageEntity.TEXT_MENTION]).items():
+        if entity.user is not None:
+            text = text.replace(shown, f"<@{entity.user.id}>", 1)
+    return text
+
+
 def incoming_for(update: Update, **fields: Any) -> Incoming:
     """The platform-free event for an update from a person (message or button press)."""
     user = update.effective_user
@@ -375,7 +385,7 @@ class TelegramAdapter:
     async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
+        incoming = incoming_for(update, text=with_mentions(message), event_id=f"upd:{update.update_id}")
         await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
