@@ -36,6 +36,7 @@ from storage.models import (
     ResponseStatus,
     Round,
     RoundParticipant,
+    RoundStatus,
     RoundUnit,
     Unit,
     UnitPublication,
@@ -129,6 +130,7 @@ def _head_statement() -> Select[Any]:
         select(
             Round.name.label("round_name"),
             Round.threshold,
+            Round.status,
             Round.instrument_version_id.label("version_id"),
             InstrumentVersion.checksum,
             Unit.name.label("unit_name"),
@@ -156,6 +158,7 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     (
         round_name,
         threshold,
+        status,
         version_id,
         checksum,
         unit_name,
@@ -167,7 +170,10 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     ) = rows[0]
     threshold = max(1, threshold)
     kept = Publication.from_json(state) if state is not None else None
-    if kept is not None and (kept.threshold != threshold or kept.published != matching):
+    if status == RoundStatus.ARCHIVED.value or status is RoundStatus.ARCHIVED:
+        # Past its retention period the answers are gone and the kept result is all there is.
+        completed = kept.published if kept is not None else 0
+    elif kept is not None and (kept.threshold != threshold or kept.published != matching):
         kept = None  # made with another threshold, or from responses that are no longer the first
     return Head(
         round_id=round_id,
