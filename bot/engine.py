@@ -48,6 +48,7 @@ FEATURES: tuple[str, ...] = (
     "bot.conversation.assessment",
     "bot.administration.units",
     "bot.administration.rounds",
+    "bot.conversation.closed_rounds",
     "bot.administration.instrument_admin",
     "bot.administration.admins",
     "bot.audit",
@@ -206,7 +207,10 @@ class Engine:
             return [assessment.invalid_button(ctx)]
         if prefix != "cmd":  # a `cmd:` button is as if typed: it may answer a waiting prompt
             _drop_pending(ctx)
-        return handler(ctx, rest.split(":") if rest else [])
+        try:
+            return handler(ctx, rest.split(":") if rest else [])
+        except UsageError as error:
+            return [error.reply()]
 
     def _run(self, ctx: Context, command: Command, args: list[str]) -> list[Reply]:
         try:

@@ -14,7 +14,8 @@ from bot.config import Config
 from bot.directory import catalogue
 from bot.engine import Engine
 from bot.i18n import check_catalogs
-from storage.db import make_engine, make_session_factory, setup_lock, transaction, upgrade
+from bot.log_redaction import hide_content
+from storage.db import make_engine, make_session_factory, schema_ready, setup_lock, transaction, upgrade
 
 
 @dataclass
@@ -26,6 +27,11 @@ class Runtime:
     clock: Clock
     # The one-off code that makes its claimer the first admin; None once there is an admin.
     admin_claim_code: str | None = None
+
+    def ready(self) -> bool:
+        """May this process take traffic (`/healthz`)? The database answers and its schema is the
+        one this code expects (False while migrations have not run, or the database is away)."""
+        return schema_ready(self.db)
 
 
 def start(
@@ -49,8 +55,12 @@ def start(
     return Runtime(config, db, sessions, Engine(sessions, config=config, clock=clock), clock, claim_code)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, *, content: bool = False, filename: str | None = None) -> None:
+    """The log at `level` (to stderr, or to `filename`); what people write only if `content`."""
+    logging.basicConfig(
+        level=level.upper(), filename=filename, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    hide_content(content)

@@ -48,7 +48,7 @@ def staff(runtime: Runtime, unit: int | None, user: str, name: str) -> Conversat
     return who
 
 
-def test_principal_runs_a_workshop_alone_in_the_terminal(runtime: Runtime) -> None:
+def test_principal_runs_a_workshop_alone_in_the_terminal(runtime: Runtime, clock: ManualClock) -> None:
     unit, _ = school(runtime)
     pia = principal(runtime, unit)
     opening = pia.say("workshop start minutes 3 pick 2")
@@ -70,7 +70,7 @@ def test_principal_runs_a_workshop_alone_in_the_terminal(runtime: Runtime) -> No
     assert "⭐ A priority for us (1)" in [c.label for c in voted[0].flat_choices]
     assert pia.say("workshop note We never find time to plan together")[0].text == "📝 Noted on A2 (1 note)."
 
-    runtime.clock.advance(minutes=1)
+    clock.advance(minutes=1)
     second = pia.click("Next ▶")
     assert second[0].text.startswith("Statement 2/4 · Collaboration\nA1 We share material.")
     assert "until 09:04" in second[0].text
@@ -79,7 +79,7 @@ def test_principal_runs_a_workshop_alone_in_the_terminal(runtime: Runtime) -> No
     paused = pia.say("workshop pause")
     assert "Paused at statement 1/4" in paused[0].text
     # The next day it goes on where it was.
-    runtime.clock.advance(days=1)
+    clock.advance(days=1)
     resumed = pia.say("workshop resume")
     assert resumed[0].text.startswith("Statement 1/4")
     assert "⭐ A priority for us (1)" in [c.label for c in resumed[0].flat_choices]
@@ -186,6 +186,23 @@ def test_a_workshop_that_moves_on_by_itself_keeps_notes_on_the_right_statement(
     assert "(1 note)" in pia.say("workshop note Share the slides")[0].text
     with runtime.sessions() as session:
         assert session.scalar(select(WorkshopNote.item_code)) == "A1"
+
+
+def test_a_paused_workshop_stays_silent_until_resumed(runtime: Runtime, clock: ManualClock) -> None:
+    unit, _ = school(runtime)
+    pia = principal(runtime, unit)
+    sender = RecordingSender(clock)
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
+    pia.say("workshop start")
+    clock.advance(minutes=1)
+    pia.say("workshop pause")
+    clock.advance(minutes=10)
+    assert dispatcher.drain() == 0
+    clock.advance(days=1)
+    assert "⏱ 2.0 min left, until 09:13." in texts(pia.say("workshop resume"))
+    clock.advance(minutes=2)
+    assert dispatcher.drain() == 1
+    assert sender.to("pia")[-1].text == "⏰ Time is up: A2 We plan together."
 
 
 def test_a_workshop_survives_a_restart(runtime: Runtime, clock: ManualClock) -> None:

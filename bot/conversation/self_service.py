@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.administration import rounds
+from bot.administration import invitations
 from bot.commands import Audience, Context, Registry
 from bot.conversation import assessment, erasure
 from bot.directory.people import JoinRefused, first_name, redeem
@@ -87,7 +87,7 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
         if name
         else t._("Welcome! You are now a member of %(unit)s.", unit=joined.unit_name)
     )
-    return [Reply(text), *rounds.enroll_after_join(ctx, joined.unit_name)]
+    return [Reply(text), *invitations.enroll_after_join(ctx, joined.unit_name)]
 
 
 def help_command(ctx: Context, _args: list[str]) -> list[Reply]:

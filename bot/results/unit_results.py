@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import outbox
-from bot.administration.rounds import round_title
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory.catalogue import round_title
 from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply

@@ -46,6 +46,9 @@ def timer_line(t: Translator, timing: agenda.Timing, now: datetime, tz: str) -> 
     assert end is not None
     if end <= now:
         return t._("⏰ Time is up.")
+    if agenda.settle(timing, now).elapsed >= 1:  # resumed, or shown again part way
+        left = round(agenda.time_left(timing, now) / 60, 1)
+        return t._("⏱ %(left)s min left, until %(time)s.", left=t.number(left), time=clock_time(end, tz))
     return t.ngettext(
         "⏱ %(n)s minute, until %(time)s.",
         "⏱ %(n)s minutes, until %(time)s.",
