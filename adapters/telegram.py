@@ -440,7 +440,10 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None
         incoming = incoming_for(
-            update, text=with_mentions(message), event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+            update,
+            text=with_mentions(message),
+            event_id=f"upd:{update.update_id}",
+            reply_to=_replied(message),
         )
         await self._delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 

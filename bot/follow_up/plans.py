@@ -23,13 +23,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.conversation import erasure
-from bot.directory import catalogue, person_lookup
-from bot.directory.people import first_name
+from bot.directory import person_lookup
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
@@ -39,9 +38,6 @@ from bot.results.reports import UnitReport, latest_shown_report
 from instruments.schema import pick
 from storage.models import (
     ActionPlan,
-    Answer,
-    AnswerKind,
-    Identity,
     Membership,
     Outbox,
     Person,
