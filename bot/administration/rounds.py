@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.administration.command_options import split_options
 from bot.administration.instrument_admin import unknown_instrument
 from bot.administration.invitations import invite_members, round_unit_ids
@@ -172,7 +173,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
     if existing is not None:
         added = invite_members(ctx.session, ctx.config, existing, ctx.now)
         if added:
-            ctx.engine.audit(ctx, "round.invite", {"round": existing.id, "added": added})
+            audit.record(ctx, "round.invite", {"round": existing.id, "added": added})
         closes = existing.closes_at.astimezone(person_zone(ctx)).date()
         return [
             Reply(
@@ -214,7 +215,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         ctx.session.add(RoundUnit(round_id=round_.id, unit_id=unit_id))
     ctx.session.flush()
     invited = invite_members(ctx.session, ctx.config, round_, ctx.now)
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "round.open",
         {
@@ -420,7 +421,7 @@ def round_close(ctx: Context, args: list[str]) -> list[Reply]:
         )
         .values(state=OutboxState.CANCELLED)
     ).rowcount  # type: ignore[attr-defined]
-    ctx.engine.audit(ctx, "round.close", {"round": round_.id, "cancelled_messages": int(cancelled)})
+    audit.record(ctx, "round.close", {"round": round_.id, "cancelled_messages": int(cancelled)})
     return [
         Reply(
             t._("Round #%(id)s (%(title)s) is closed; no more answers are taken.", id=round_.id, title=title)

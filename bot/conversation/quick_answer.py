@@ -1,7 +1,7 @@
 """The quick path of a scale-button answer, the event the bot handles most.
 
 Nearly every event is someone pressing a point on the scale of the statement they are at. The
-general path (routing, the ORM, feature modules) spends about 2 ms of Python on it; this path makes
+general path (routing, the ORM, feature modules) spends most of its Python on it; this path makes
 the same checks and the same writes with statements run on the driver (storage/driver_sql.py), in
 one transaction of its own, in one of two ways:
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.conversation import assessment
 from bot.directory import catalogue
@@ -344,7 +345,7 @@ def unit_holidays(ctx: Context, args: list[str]) -> list[Reply]:
             raise UsageError(t._("The last day comes before the first day."))
         ctx.session.add(UnitHoliday(unit_id=unit.id, first_day=first, last_day=last))
         ctx.session.flush()
-        ctx.engine.audit(
+        audit.record(
             ctx, "unit.holidays", {"unit": unit.id, "from": first.isoformat(), "to": last.isoformat()}
         )
     spans = ctx.session.execute(
