@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.conversation import erasure
 from bot.directory.people import first_name
@@ -366,7 +367,7 @@ def _new_item(
     )
     ctx.session.add(item)
     ctx.session.flush()
-    ctx.engine.audit(ctx, "plan.item", {"plan": plan.id, "item": item.id, "owner": options.owner.id})
+    audit.record(ctx, "plan.item", {"plan": plan.id, "item": item.id, "owner": options.owner.id})
     return item
 
 

@@ -77,9 +77,8 @@ def _head_statement() -> Select[Any]:
     version) and how many of its positions still hold the same response.
 
     Planning, not running, is most of what this statement costs on PostgreSQL (EXPLAIN ANALYZE
-    over a million answers: 0.7 ms to plan, 0.2 ms to run), so it is prepared once per
-    connection (`head`). Scalar subqueries rather than joins: a join of the same tables took
-    0.3 ms longer to plan.
+    over a million answers, bench/RESULTS.md), so it is prepared once per connection (`head`).
+    Scalar subqueries rather than joins: a join of the same tables took longer to plan.
     """
     round_id: BindParameter[int] = bindparam("round_id")
     unit_id: BindParameter[int] = bindparam("unit_id")
@@ -222,8 +221,8 @@ def _brought_up_to_date(session: Session, head: Head, instrument: Instrument) ->
     return publication, True
 
 
-# Starting over adds up every answer of the unit again: about 0.2 s for 1,000 responses, 8 s for
-# 41,666 (measured on PostgreSQL). Past this, it is not done while someone waits for their answer.
+# Starting over adds up every answer of the unit again, which grows with the unit (measured on
+# PostgreSQL, bench/RESULTS.md). Past this, it is not done while someone waits for their answer.
 REBUILD_LIMIT = 1_000
 
 

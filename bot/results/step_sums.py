@@ -198,8 +198,8 @@ def _plan_for_one_big_aggregation(session: Session) -> None:
     """PostgreSQL settings for this transaction only (SET LOCAL, in one round trip), seen on
     1,000,000 answers.
 
-    EXPLAIN ANALYZE of the area statement showed JIT compilation taking up to 1.3 s (these
-    statements run once, so compiling never pays off), and the per-step aggregates of a big unit
+    EXPLAIN ANALYZE of the area statement showed JIT compilation taking longer than the query itself
+    (these statements run once, so compiling never pays off; bench/RESULTS.md), and the per-step aggregates of a big unit
     spilled to disk at the default 4 MB of work memory.
     """
     if session.get_bind().dialect.name != "postgresql":
