@@ -18,6 +18,7 @@ MODULES = (
     "bench.many_people",
     "bench.fanout",
     "bench.unit_report",
+    "bench.crowd",
 )
 
 
