@@ -299,6 +299,11 @@ def _minimal_bot(token: str, url: str, database_url: str, up: threading.Event, s
         )
         application.add_handler(CommandHandler("assess", on_assess))
         application.add_handler(CallbackQueryHandler(on_press))
+
+        async def on_error(_update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+            pass  # a press it failed to answer (a 429 it does not wait out) shows as unanswered
+
+        application.add_error_handler(on_error)
         async with application:
             await application.start()
             assert application.updater is not None

@@ -156,8 +156,6 @@ def serve(crowd_json: str) -> None:
     crowd = Crowd(**{**asdict(crowd), "think": tuple(crowd.think)})
     api = CrowdAPI()
     with api:
-        if crowd.per_second:
-            api.rate_limit(per_second=crowd.per_second, count_edits=False)
         for i in range(crowd.wave):
             api.add_chat(FIRST_WAVE + i, first_name=f"W{i}")
         print(json.dumps({"token": api.token, "url": f"http://127.0.0.1:{api.port}"}), flush=True)
@@ -172,6 +170,8 @@ def serve(crowd_json: str) -> None:
         print(json.dumps({"ready": [p.failure for p in people if p.failure]}), flush=True)
         if sys.stdin.readline().strip() != "go":
             return
+        if crowd.per_second:  # from now on: a bot that floods the fake at the start would not get going
+            api.rate_limit(per_second=crowd.per_second, count_edits=False)
         api.clear_calls()
         api.sends_at.clear()
         began = time.monotonic()
