@@ -19,6 +19,7 @@ MODULES = (
     "bench.fanout",
     "bench.unit_report",
     "bench.crowd",
+    "bench.startup",
 )
 
 

@@ -19,7 +19,6 @@ Three settings:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import statistics
@@ -32,10 +31,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import insert
 
-from bench.crowd_people import FIRST_WAVE, SCALE, Crowd
+from bench.crowd_people import FIRST_WAVE, Crowd
 from bench.databases import Database
+from bench.minimal_bot import minimal_bot
 from bench.registry import Outcome, Sizes, register
 from bot import runtime as runtime_module
 from bot.clock import SystemClock
@@ -263,68 +263,11 @@ def run_assessbot(database: Database, crowd: Crowd) -> Figures:
 # ---------------------------------------------------------------- the minimal bot
 
 
-def _minimal_bot(token: str, url: str, database_url: str, up: threading.Event, stop: threading.Event) -> None:
-    """python-telegram-bot as its tutorials write a bot: the library's defaults, one handler each."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-    from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
-
-    table = Table(
-        "minimal_press",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        Column("chat", String(32)),
-        Column("value", String(8)),
-    )
-    engine = create_engine(database_url)
-    table.metadata.create_all(engine)
-    markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=label) for label in SCALE]])
-
-    async def on_assess(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text("Statement 1", reply_markup=markup)
-
-    async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        assert query is not None
-        assert query.message is not None
-        await query.answer()
-        with engine.begin() as connection:
-            connection.execute(insert(table).values(chat=str(query.message.chat.id), value=query.data))
-        await query.edit_message_text(f"Answered: {query.data}")
-        await context.bot.send_message(query.message.chat.id, "The next statement", reply_markup=markup)
-
-    async def main() -> None:
-        application = (
-            Application.builder().token(token).base_url(f"{url}/bot").base_file_url(f"{url}/file/bot").build()
-        )
-        application.add_handler(CommandHandler("assess", on_assess))
-        application.add_handler(CallbackQueryHandler(on_press))
-
-        async def on_error(_update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
-            pass  # a press it failed to answer (a 429 it does not wait out) shows as unanswered
-
-        application.add_error_handler(on_error)
-        async with application:
-            await application.start()
-            assert application.updater is not None
-            await application.updater.start_polling(timeout=5)
-            up.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.1)
-            await application.updater.stop()
-            await application.stop()
-
-    try:
-        asyncio.run(main())
-    finally:
-        engine.dispose()
-
-
 def run_minimal(database: Database, crowd: Crowd) -> Figures:
     with CrowdServer(replace(crowd, wave=0)) as server:
         up, stop = threading.Event(), threading.Event()
         bot = threading.Thread(
-            target=_minimal_bot, args=(server.token, server.url, database.url, up, stop), daemon=True
+            target=minimal_bot, args=(server.token, server.url, database.url, up, stop), daemon=True
         )
         bot.start()
         try:
