@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot import catalogue, feedback, publication_store
+from bot import catalogue, charts, feedback, publication_store
 from bot.commands import Audience, Context, Registry
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
@@ -454,6 +454,7 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
     ctx.session.flush()
     ctx.person.current_response_id = response.id
     state = State(response, instrument, {}, {})
+    charts.prepare_soon()  # the result chart at the end then does not wait for the chart library
     _infer_role(ctx, state, unit_id)
     steps = state.steps
     state.response.cursor = state.next_unanswered(steps, -1) or 0

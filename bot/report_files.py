@@ -4,6 +4,10 @@ All of them are made from a `UnitReport`, so they contain exactly what the chat 
 below the anonymity threshold. Raw answers are exported only pseudonymised: no names, no platform
 ids, no background answers or times (which could single someone out), a fresh random code per
 response for each export, and rows in random order (completion order could identify people).
+
+Matplotlib (the PDF) and openpyxl (the spreadsheets) are imported when a file is first made:
+loading them with the module would make every process start slower and hold more memory for
+files that most processes never make.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import secrets
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
-from matplotlib.image import imread
-from openpyxl import Workbook
+from typing import TYPE_CHECKING
 
 from bot import charts, report_text
 from bot.i18n import Translator
 from bot.reports import StatementResult, UnitReport
 from instruments.schema import pick
 from storage.models import AnswerKind
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 A4 = (8.27, 11.69)
 STATEMENTS_PER_PAGE = 5
@@ -96,6 +99,8 @@ def _csv(rows: Iterable[Sequence[object]]) -> bytes:
 
 
 def _xlsx(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> bytes:
+    from openpyxl import Workbook
+
     workbook = Workbook()
     first = True
     for title, rows in sheets:
@@ -169,6 +174,8 @@ LINES_PER_PAGE = 38
 
 def _text_pages(lines: Sequence[str], title: str) -> list[Figure]:
     """A4 pages of wrapped text under a title; as many pages as the text needs."""
+    from matplotlib.figure import Figure
+
     wrapped = [part for line in lines for part in (textwrap.wrap(line, 80) or [""])]
     pages = []
     for start in range(0, max(1, len(wrapped)), LINES_PER_PAGE):
@@ -213,6 +220,10 @@ def _statement_block(
 def workshop_pdf(t: Translator, report: UnitReport) -> bytes:
     """Summary and chart, then the statements weakest first with their distributions and room to
     note priorities; a last page for the priorities the staff agree on."""
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
     buffer = io.BytesIO()
     with PdfPages(buffer) as pdf:
         for page in _text_pages(report_text.summary(t, report, weakest=0).splitlines(), t._("Workshop pack")):
