@@ -14,6 +14,7 @@ the fake (the completion's work, drawing the chart and uploading it).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,45 +107,44 @@ def _assessbot(api: WatchedAPI, database: Database, output: str) -> Started:
     return Started(api, [sys.executable, "-c", code], env)
 
 
-def _keyboard_after(api: FakeTelegramAPI, after: int | None, timeout: float = 30.0) -> SentMessage:
-    """The newest message with buttons, once it is a new one or an edited one since `after`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in reversed(api.chat(PERSON)):
-            if message.buttons and (after is None or message.message_id > after or message.edit_date):
-                return message
-        time.sleep(0.005)
-    raise RuntimeError("no next question came")
+def _question(api: FakeTelegramAPI, unlike: tuple[int, str | None] | None) -> SentMessage | None:
+    """The newest message with buttons, if it is not the one (message id, text) pressed before."""
+    for message in reversed(api.chat(PERSON)):
+        if message.buttons:
+            return None if (message.message_id, message.text) == unlike else message
+    return None
 
 
 def _first_chart(api: WatchedAPI) -> float:
     """One person takes the whole assessment; seconds from their last press to the chart."""
     api.push_message(PERSON, "/assess")
-    question = _keyboard_after(api, None)
+    pressed: tuple[int, str | None] | None = None
     pressed_at = 0.0
-    while True:
-        texts = question.button_texts()
-        labels = [label for row in texts for label in row]
-        label = OFFER if OFFER in labels else ("5" if "5" in labels else labels[0])
-        count = len(api.chat(PERSON))
-        time.sleep(READING)
-        pressed_at = time.monotonic()
-        api.push_callback(
-            PERSON,
-            question.message_id,
-            next(str(b["callback_data"]) for row in question.buttons for b in row if b["text"] == label),
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            photos = api.calls_of("sendPhoto")
-            if photos:
-                return photos[0].at - pressed_at
-            if len(api.chat(PERSON)) > count and api.chat(PERSON)[-1].buttons:
-                question = api.chat(PERSON)[-1]
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the assessment stopped before its result chart")
+    finished = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        photos = api.calls_of("sendPhoto")
+        question = _question(api, pressed)
+        if photos:
+            return photos[0].at - pressed_at
+        if (
+            finished
+            or question is None
+            or not (
+                OFFER in (question.text or "") + str(question.buttons)
+                or any(word in (question.text or "") for word in ("Background question", "Statement"))
+            )
+        ):
             time.sleep(0.005)
+            continue
+        buttons = {str(b["text"]): str(b["callback_data"]) for row in question.buttons for b in row}
+        label = OFFER if OFFER in buttons else ("5" if "5" in buttons else next(iter(buttons)))
+        time.sleep(READING)
+        pressed, pressed_at = (question.message_id, question.text), time.monotonic()
+        api.push_callback(PERSON, question.message_id, buttons[label])
+        statements = re.findall(r"Statement (\d+)/(\d+)", question.text or "")
+        finished = bool(statements) and statements[-1][0] == statements[-1][1]  # the last one
+    raise RuntimeError("the assessment did not end with a result chart in time")
 
 
 @register("start-up", "assessbot run to its first poll, idle memory and first chart, beside a minimal bot")
