@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from bot import scheduler
+from bot.follow_up import scheduler
 from bot.messages import Sender
 from bot.runtime import Runtime
 
@@ -39,9 +39,11 @@ def telegram_platform(app: Runtime) -> Platform | None:
         return None
     from adapters import telegram
 
-    sender = telegram.TelegramSender(app.clock)
+    sender = telegram.TelegramSender(app.clock, anchored=app.engine.anchored)
     return Platform(
-        telegram.PLATFORM, sender, lambda stop: telegram.run(app.config, app.engine, sender, stop)
+        telegram.PLATFORM,
+        sender,
+        lambda stop: telegram.run(app.config, app.engine, sender, stop, ready=app.ready),
     )
 
 
@@ -50,7 +52,7 @@ def slack_platform(app: Runtime) -> Platform | None:
         return None
     from adapters import slack
 
-    sender = slack.SlackSender(slack.make_client(app.config))
+    sender = slack.SlackSender(slack.make_client(app.config), anchored=app.engine.anchored)
     return Platform(slack.PLATFORM, sender, lambda stop: slack.run(app, stop))
 
 

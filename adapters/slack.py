@@ -28,27 +28,27 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from adapters.http_server import Limits
 from adapters.slack_blocks import ACTION_ID_PATTERN, edited_payload, home_view, message_payloads
+from adapters.slack_http import EVENTS_PATH, SlackHttpServer
 from bot.config import Config
 from bot.engine import Engine
+from bot.intake.notices import Notice
+from bot.log_redaction import content
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Undeliverable
-from bot.notices import Notice
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-EVENTS_PATH = "/slack/events"
 MAX_FILE_BYTES = 1_000_000  # instruments are small YAML files
-MAX_REQUEST_BYTES = 2_000_000
 USER_INFO_SECONDS = 600.0
 DOWNLOAD_TIMEOUT = 15.0
 # Slack errors that no retry will fix: the person left, was deactivated, or cannot be messaged.
@@ -97,36 +97,51 @@ def deliver(
     before_post: Callable[[str], None] | None = None,
     skip: int = 0,
     on_sent: Callable[[], None] | None = None,
+    thread_ts: str | None = None,
+    anchored: Anchored | None = None,
 ) -> None:
-    """Render replies into `channel` (a `D...` DM id). Raises SlackApiError as it comes.
+    """Render replies into `channel` (a `D...` DM id, or a workshop's channel). Raises SlackApiError
+    as it comes.
 
     `skip` leaves out the first messages (already delivered before a retry); `on_sent` counts them.
+    `thread_ts` posts into that thread. A reply with an anchor is reported to `anchored` (channel,
+    ts, anchor) once posted, so that its thread finds it.
     """
     for operation in _operations(replies, click):
         if skip > 0:
             skip -= 1
             continue
-        kind, payload = operation
+        kind, payload, anchor = operation
         if before_post is not None and kind != "update":
             before_post(channel)
         if kind == "update":
             assert click is not None
             client.chat_update(channel=click.channel, ts=click.ts, **payload)
+            posted = (click.channel, click.ts)
         elif kind == "post":
-            client.chat_postMessage(channel=channel, **payload)
+            if thread_ts is not None:
+                payload = {**payload, "thread_ts": thread_ts}
+            answer = client.chat_postMessage(channel=channel, **payload)
+            posted = (str(answer.get("channel") or channel), str(answer.get("ts") or ""))
         else:
             client.files_upload_v2(channel=channel, **payload)
+            posted = None
+        if anchor and anchored is not None and posted is not None and posted[1]:
+            anchored(posted[0], posted[1], anchor)
         if on_sent is not None:
             on_sent()
 
 
-def _operations(replies: Sequence[Reply], click: Click | None) -> Iterator[tuple[str, dict[str, Any]]]:
+Anchored = Callable[[str, str, str], None]
+
+
+def _operations(replies: Sequence[Reply], click: Click | None) -> Iterator[tuple[str, dict[str, Any], str]]:
     for reply in replies:
         if reply.edit and click is not None:
-            yield "update", edited_payload(reply)
+            yield "update", edited_payload(reply), reply.anchor
             continue
         for payload in message_payloads(reply):
-            yield "post", payload
+            yield "post", payload, reply.anchor
         for attached in (reply.image, reply.file):
             if attached is not None:
                 yield (
@@ -136,6 +151,7 @@ def _operations(replies: Sequence[Reply], click: Click | None) -> Iterator[tuple
                         "filename": attached.filename,
                         "title": attached.caption or attached.filename,
                     },
+                    "",
                 )
 
 
@@ -223,7 +239,10 @@ class SlackAdapter:
             subtype = event.get("subtype")
             if subtype not in (None, "file_share") or event.get("bot_id") or not event.get("user"):
                 return  # edits, deletions, joins and bots (ourselves included) are not a person talking
-            if event.get("user") == self.bot_user_id or event.get("channel_type") != "im":
+            if event.get("user") == self.bot_user_id:
+                return
+            if event.get("channel_type") != "im":
+                self._in_thread(body, event)
                 return
             user_id = str(event["user"])
             channel = str(event["channel"])
@@ -249,6 +268,28 @@ class SlackAdapter:
                 event_id=str(body.get("event_id") or "") or None,
             )
             self._converse(incoming, channel)
+
+    def _in_thread(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """A message in a channel's thread: the core decides whether it answers one of our
+        messages (a workshop statement's notes); other channel messages are not for us."""
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts") or event.get("subtype"):
+            return
+        user_id = str(event["user"])
+        user = self._user(user_id)
+        if self._foreign(event.get("user_team") or event.get("team"), user):
+            return
+        channel = str(event["channel"])
+        incoming = self._incoming(
+            user_id,
+            user,
+            address=channel,
+            text=_unescape(str(event.get("text") or "")),
+            event_id=str(body.get("event_id") or "") or None,
+            is_private=False,
+            reply_to=str(thread_ts),
+        )
+        self._converse(incoming, channel, thread_ts=str(thread_ts))
 
     def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         """@assessbot in a channel: the engine answers "let's talk in private" (is_private=False)."""
@@ -294,17 +335,21 @@ class SlackAdapter:
             if self._foreign(command.get("team_id"), user):
                 respond(text=_plain(self.engine.notice(Notice.FOREIGN_WORKSPACE, user.locale)))
                 return
-            dm = self._dm(user_id)
+            channel = str(command.get("channel_id") or "")
+            # In a channel the command is the channel's (a workshop); anywhere else it is the DM's.
+            in_channel = bool(channel) and not channel.startswith("D")
+            where = channel if in_channel else self._dm(user_id)
             words = _unescape(str(command.get("text") or "")).strip()
             incoming = self._incoming(
                 user_id,
                 user,
-                address=dm,
+                address=where,
                 text=words or "assess",
                 # A slash command is never retried by Slack; its trigger_id is unique per invocation.
                 event_id=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None,
+                is_private=not in_channel,
             )
-            self._converse(incoming, dm)
+            self._converse(incoming, where)
 
     def _on_action(
         self, ack: Callable[..., None], body: dict[str, Any], action: dict[str, Any], respond: Any
@@ -322,23 +367,27 @@ class SlackAdapter:
                 return
             container = body.get("container") or {}
             click: Click | None = None
-            if container.get("type") == "message" and str(container.get("channel_id", "")).startswith("D"):
+            if container.get("type") == "message" and container.get("channel_id"):
                 click = Click(str(container["channel_id"]), str(container["message_ts"]))
+            in_channel = click is not None and not click.channel.startswith("D")
+            if click is not None and not in_channel:
                 self._remember_dm(user_id, click.channel)
-            dm = click.channel if click else self._dm(user_id)
+            where = click.channel if click else self._dm(user_id)
             value = str(action.get("value") or "")
             incoming = self._incoming(
                 user_id,
                 user,
-                address=dm,
+                address=where,
                 action=value,
                 event_id=_click_identity(user_id, container, action),
+                is_private=not in_channel,
             )
-            self._converse(incoming, dm, click)
+            self._converse(incoming, where, click)
 
     # -------------------------------------------------------------- the conversation
 
     def _incoming(self, user_id: str, user: SlackUser, *, address: str | None, **fields: Any) -> Incoming:
+        content.debug("slack %s: text %r, action %r", user_id, fields.get("text"), fields.get("action"))
         return Incoming(
             platform=PLATFORM,
             user_id=user_id,
@@ -349,12 +398,20 @@ class SlackAdapter:
             **fields,
         )
 
-    def _converse(self, incoming: Incoming, channel: str, click: Click | None = None) -> None:
+    def _converse(
+        self, incoming: Incoming, channel: str, click: Click | None = None, *, thread_ts: str | None = None
+    ) -> None:
         # One person's events one at a time (in this process): two quick typed answers must not both
         # read the same cursor. Other people are not held up.
         with self._lock_for(incoming.user_id):
             replies = self.engine.handle(incoming)
-            deliver(self.client, channel, replies, click=click)
+            deliver(self.client, channel, replies, click=click, thread_ts=thread_ts, anchored=self.anchored)
+
+    def anchored(self, channel: str, ts: str, anchor: str) -> None:
+        """A posted message with an anchor: its thread's replies will find what it is about."""
+        self.engine.anchored(
+            platform=PLATFORM, workspace=self.team_id, chat=channel, message_id=ts, anchor=anchor
+        )
 
     def _post(self, channel: str, replies: Sequence[Reply]) -> None:
         deliver(self.client, channel, replies)
@@ -488,8 +545,11 @@ class SlackSender:
         min_interval: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        anchored: Callable[..., None] | None = None,
     ) -> None:
         self.client = client
+        # `Engine.anchored`: a workshop statement the timer posts takes notes in its thread too.
+        self.anchored = anchored
         self.min_interval = min_interval
         self._monotonic = monotonic
         self._sleep = sleep
@@ -510,7 +570,15 @@ class SlackSender:
 
         try:
             channel = self._channel(address, replies)
-            deliver(self.client, channel, replies, before_post=self._pace, skip=already, on_sent=count)
+            deliver(
+                self.client,
+                channel,
+                replies,
+                before_post=self._pace,
+                skip=already,
+                on_sent=count,
+                anchored=self._anchor_in(address.workspace) if self.anchored else None,
+            )
         except SlackApiError as error:
             if sent or already:
                 with self._guard:
@@ -524,6 +592,13 @@ class SlackSender:
             if code in UNDELIVERABLE_ERRORS:
                 raise Undeliverable(code) from None
             raise
+
+    def _anchor_in(self, workspace: str) -> Anchored:
+        def anchor(channel: str, ts: str, name: str) -> None:
+            assert self.anchored is not None
+            self.anchored(platform=PLATFORM, workspace=workspace, chat=channel, message_id=ts, anchor=name)
+
+        return anchor
 
     def _channel(self, address: Address, replies: Sequence[Reply]) -> str:
         has_files = any(reply.image or reply.file for reply in replies)
@@ -540,83 +615,6 @@ class SlackSender:
             if wait > 0:
                 self._sleep(wait)
             self._last[channel] = self._monotonic()
-
-
-# ---------------------------------------------------------------------------------- HTTP mode
-
-
-class _EventsServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The standard library listens with a backlog of 5: a burst of clicks from many people would
-    # see refused or reset connections before a thread could even accept them.
-    request_queue_size = 128
-
-
-class SlackHttpServer:
-    """Slack's request URL: a small threaded HTTP server handing POSTs on `path` to Bolt.
-
-    Bolt verifies the signature (401 on a bad or stale one) and answers url_verification itself.
-    """
-
-    def __init__(self, app: App, *, host: str = "0.0.0.0", port: int = 3000, path: str = EVENTS_PATH) -> None:  # noqa: S104
-        bolt = app
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("slack http: " + format, *args)
-
-            def do_POST(self) -> None:
-                route, _, query = self.path.partition("?")
-                length = int(self.headers.get("Content-Length") or 0)
-                if route != path:
-                    self.send_error(404)
-                    return
-                if length > MAX_REQUEST_BYTES:
-                    self.send_error(413)
-                    return
-                body = self.rfile.read(length).decode("utf-8", "replace")
-                response = bolt.dispatch(
-                    BoltRequest(body=body, query=query, headers=dict(self.headers.items()))
-                )
-                payload = (response.body or "").encode("utf-8")
-                self.send_response(response.status)
-                for name, values in response.headers.items():
-                    if name.lower() != "content-length":
-                        for value in values:
-                            self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = _EventsServer((host, port), Handler)
-        self.path = path
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = str(self.server.server_address[0])
-        return f"http://{host}:{self.port}{self.path}"
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever(poll_interval=0.5)
-
-    def start(self) -> SlackHttpServer:
-        """Serve in a background thread (tests, or next to other work)."""
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------------------------- entry points
@@ -657,7 +655,13 @@ def run(app: Runtime, stop: threading.Event | None = None) -> None:
             handler.close()
         return
     if config.slack_signing_secret:
-        server = SlackHttpServer(adapter.app, port=config.slack_port).start()
+        server = SlackHttpServer(
+            adapter.app,
+            signing_secret=config.slack_signing_secret,
+            port=config.slack_port,
+            limits=Limits.from_config(config),
+            ready=app.ready,
+        ).start()
         log.info("Slack: HTTP mode on port %s, path %s", server.port, EVENTS_PATH)
         try:
             stop.wait()

@@ -113,8 +113,9 @@ def _fallback(escaped: str) -> str:
 
 
 def edited_payload(reply: Reply) -> dict[str, Any]:
-    """chat.update arguments showing the answered question: text only, the buttons gone."""
-    blocks = text_blocks(reply.text)[:MAX_MESSAGE_BLOCKS]
+    """chat.update arguments: the answered question, its buttons gone, or a message whose buttons
+    stay (a workshop statement with its new vote count)."""
+    blocks = (text_blocks(reply.text) + action_blocks(reply.choices))[:MAX_MESSAGE_BLOCKS]
     return {"text": fallback_text(reply.text), "blocks": _with_ids(blocks)}
 
 

@@ -3,10 +3,10 @@
 Inbound: a private message, command, button press or document becomes one `Incoming`; the engine
 (synchronous, one database transaction) runs in a worker thread so the event loop never blocks.
 Outbound: the engine's replies become Bot API calls as adapters/telegram_render.py decides (a
-press is answered by editing the pressed message into the answer and the next question); images
-and files are photos and documents. Conversation state lives in SQL, so there is no
-ConversationHandler and any number of processes can serve one bot (webhook mode behind a load
-balancer).
+press is answered by editing the pressed message into the answer and the next question), sent by
+adapters/telegram_delivery.py; images and files are photos and documents. Conversation state
+lives in SQL, so there is no ConversationHandler and any number of processes can serve one bot
+(webhook mode behind a load balancer).
 
 Replies to a person's own message or press go at once; `TelegramSender` delivers the outbox
 through the same bot and event loop, paced below the bot's limit (`telegram_max_per_second`) with
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from telegram import Bot, BotCommand, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
@@ -43,15 +45,17 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
+from adapters.http_server import Limits, Readiness
 from adapters.telegram_delivery import Delivery
 from adapters.telegram_pace import Lane, Lanes, retry_seconds
 from adapters.telegram_render import MAX_TEXT, keyboard, message_count, split_text, utf16_len
 from adapters.telegram_request import AiohttpRequest
+from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
-from bot.log_redaction import hide_secrets
+from bot.log_redaction import content, hide_secrets
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,14 @@ def _display_name(update: Update) -> str | None:
     if user is None:
         return None
     return " ".join(part for part in (user.first_name, user.last_name) if part) or None
+
+
+def _replied(message: Message) -> str | None:
+    """The id of the bot's message this message replies to, if it replies to one of the bot's."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != message.get_bot().id:
+        return None
+    return str(replied.message_id)
 
 
 def incoming_for(update: Update, **fields: Any) -> Incoming:
@@ -150,7 +162,12 @@ class TelegramAdapter:
         application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other))
         # In groups only a command or a mention of the bot is for us, never every message.
         application.add_handler(
-            MessageHandler(groups & (filters.COMMAND | filters.Entity(MessageEntity.MENTION)), self.on_group)
+            MessageHandler(
+                groups
+                & filters.TEXT
+                & (filters.COMMAND | filters.Entity(MessageEntity.MENTION) | filters.REPLY),
+                self.on_group,
+            )
         )
         application.add_error_handler(self.on_error)
 
@@ -173,13 +190,29 @@ class TelegramAdapter:
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
         # The engine is synchronous (one database transaction): keep it off the event loop.
+        content.debug("telegram %s: text %r, action %r", incoming.user_id, incoming.text, incoming.action)
         return await asyncio.to_thread(self.engine.handle, incoming)
+
+    def _delivery(self, bot: Bot, chat_id: int) -> Delivery:
+        return Delivery(bot, chat_id, anchored=functools.partial(self._anchored, chat_id))
+
+    async def _anchored(self, chat_id: int, message_id: str, anchor: str) -> None:
+        await asyncio.to_thread(
+            self.engine.anchored,
+            platform=PLATFORM,
+            workspace="",
+            chat=str(chat_id),
+            message_id=message_id,
+            anchor=anchor,
+        )
 
     async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        incoming = incoming_for(
+            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+        )
+        await self._delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A sticker, photo or voice message: the engine answers that it did not catch it."""
@@ -235,16 +268,22 @@ class TelegramAdapter:
         pressed = query.message if isinstance(query.message, Message) else None
         incoming = incoming_for(update, action=query.data, event_id=f"cbq:{query.id}")
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        await Delivery(query.get_bot(), chat_id).replies(await self._handle(incoming), pressed)
+        await self._delivery(query.get_bot(), chat_id).replies(await self._handle(incoming), pressed)
 
     async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or update.effective_user is None or not self._addressed_to_me(message):
             return
-        incoming = incoming_for(update, text=message.text or "", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        incoming = incoming_for(
+            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+        )
+        await self._delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 
     def _addressed_to_me(self, message: Message) -> bool:
+        """A command or mention for this bot, or a reply to one of its messages (which group
+        privacy mode delivers too: a workshop statement's notes)."""
+        if _replied(message) is not None:
+            return True
         me = (self.username or message.get_bot().username or "").lower()
         commands = message.parse_entities([MessageEntity.BOT_COMMAND])
         mentions = message.parse_entities([MessageEntity.MENTION])
@@ -268,9 +307,17 @@ class TelegramSender:
 
     platform = PLATFORM
 
-    def __init__(self, clock: Clock | None = None, *, per_chat: timedelta = PER_CHAT_INTERVAL) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        per_chat: timedelta = PER_CHAT_INTERVAL,
+        anchored: Callable[..., None] | None = None,
+    ) -> None:
         self.clock = clock or SystemClock()
         self.per_chat = per_chat
+        # `Engine.anchored`: a workshop statement the timer posts takes replies as notes too.
+        self.anchored = anchored
         self._bound: tuple[Bot, asyncio.AbstractEventLoop] | None = None
         self._free_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
@@ -347,6 +394,12 @@ class TelegramSender:
         else:
             sending.done(None)
 
+    async def _anchored(self, chat: str, message_id: str, anchor: str) -> None:
+        assert self.anchored is not None
+        await asyncio.to_thread(
+            self.anchored, platform=PLATFORM, workspace="", chat=chat, message_id=message_id, anchor=anchor
+        )
+
     def _reserve(self, chat: str, messages: int) -> None:
         """About one message a second per chat: a chat spoken to just now waits its turn."""
         now = self.clock.now()
@@ -365,7 +418,9 @@ class TelegramSender:
     async def _deliver(self, bot: Bot, chat: str, replies: Sequence[Reply]) -> None:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         try:
-            await Delivery(bot, chat_id, through=Lane.BULK, give_up_first=True).replies(replies)
+            anchored = functools.partial(self._anchored, chat) if self.anchored is not None else None
+            delivery = Delivery(bot, chat_id, through=Lane.BULK, give_up_first=True, anchored=anchored)
+            await delivery.replies(replies)
         except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
             raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat
@@ -400,7 +455,7 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, config.telegram_webhook_secret)
+    hide_secrets(config.telegram_token, webhook_secret(config))
     builder = (
         Application.builder()
         .token(config.telegram_token)
@@ -431,6 +486,7 @@ async def serve(
     sender: TelegramSender | None = None,
     *,
     poll_timeout: int = 30,
+    ready: Readiness | None = None,
 ) -> None:
     """Run until `stopped()` is true: long polling, or a webhook when a webhook URL is configured."""
     async with application:
@@ -438,15 +494,19 @@ async def serve(
         await application.start()
         updater = application.updater
         assert updater is not None
+        webhook: web.AppRunner | None = None
         if config.telegram_webhook_url:
-            path = urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
-            await updater.start_webhook(
+            path = "/" + urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
+            webhook = await start_webhook(
+                application,
+                url=config.telegram_webhook_url,
+                path=path,
                 listen=config.telegram_webhook_listen,
                 port=config.telegram_webhook_port,
-                url_path=path,
-                webhook_url=config.telegram_webhook_url,
-                secret_token=webhook_secret(config),
-                allowed_updates=list(ALLOWED_UPDATES),
+                secret=webhook_secret(config),
+                allowed_updates=ALLOWED_UPDATES,
+                limits=Limits.from_config(config),
+                ready=ready,
             )
             log.info("Telegram: receiving updates by webhook on port %s", config.telegram_webhook_port)
         else:
@@ -460,15 +520,25 @@ async def serve(
         finally:
             if sender is not None:
                 sender.unbind()
-            await updater.stop()
+            if webhook is not None:
+                await webhook.cleanup()
+            if updater.running:
+                await updater.stop()
             await application.stop()
 
 
-def run(config: Config, engine: Engine, sender: TelegramSender, stop: threading.Event) -> None:
+def run(
+    config: Config,
+    engine: Engine,
+    sender: TelegramSender,
+    stop: threading.Event,
+    *,
+    ready: Readiness | None = None,
+) -> None:
     """Blocking: serve Telegram in this thread until `stop` is set."""
     application, adapter = build_application(config, engine)
     try:
-        asyncio.run(serve(application, adapter, config, stop.is_set, sender))
+        asyncio.run(serve(application, adapter, config, stop.is_set, sender, ready=ready))
     except InvalidToken:
         # PTB's message quotes the token: say what is wrong without it.
         raise RuntimeError("Telegram refused the bot token (ASSESSBOT_TELEGRAM_TOKEN)") from None

@@ -34,13 +34,21 @@ class Delivery:
     """
 
     def __init__(
-        self, bot: Bot, chat_id: int | str, *, through: Lane = Lane.INTERACTIVE, give_up_first: bool = False
+        self,
+        bot: Bot,
+        chat_id: int | str,
+        *,
+        through: Lane = Lane.INTERACTIVE,
+        give_up_first: bool = False,
+        anchored: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.through = through
         self.give_up_first = give_up_first
         self.sent = 0
+        # Told (message id, anchor) of each posted reply that has an anchor (`Reply.anchor`).
+        self.anchored = anchored
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         with lane(self.through):
@@ -85,6 +93,8 @@ class Delivery:
                 return True
             log.info("could not edit a message (%s); sending it as a new one", error.message)
             return False
+        if call.anchor and self.anchored is not None:
+            await self.anchored(str(pressed.message_id), call.anchor)
         return True
 
     async def text(self, text: str, markup: str | None = None) -> None:
@@ -95,12 +105,25 @@ class Delivery:
             "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
         )
 
+    async def anchored_text(self, text: str, markup: str | None, anchor: str) -> None:
+        """sendMessage for a reply whose replies mean something: its message id is needed."""
+        sent = await self.bot.do_api_request(
+            "sendMessage",
+            {"chat_id": self.chat_id, "text": text, "reply_markup": markup},
+            return_type=Message,
+        )
+        if self.anchored is not None and isinstance(sent, Message):
+            await self.anchored(str(sent.message_id), anchor)
+
     async def make(self, call: Call) -> None:
         """One new message: a text, a photo or a document."""
         if call.method is Method.TEXT:
             assert call.text is not None
-            text = call.text
-            await self._call(lambda: self.text(text, keyboard_json(call.choices)))
+            text, anchor = call.text, call.anchor
+            if anchor and self.anchored is not None:
+                await self._call(lambda: self.anchored_text(text, keyboard_json(call.choices), anchor))
+            else:
+                await self._call(lambda: self.text(text, keyboard_json(call.choices)))
             return
         attachment = call.attachment
         assert attachment is not None

@@ -101,6 +101,7 @@ class Call:
     text: str | None = None
     choices: Rows = ()
     attachment: Image | FileOut | None = None
+    anchor: str | None = None  # `Reply.anchor`: the engine is told which message carries it
 
 
 def _caption(text: str) -> tuple[str | None, list[str]]:
@@ -118,8 +119,15 @@ def sent(reply: Reply) -> list[Call]:
     long for Telegram sent as text after it. The keyboard goes with the last text part, or with
     the last attachment when there is no text."""
     parts = split_text(reply.text)
+    last = len(parts) - 1
     calls = [
-        Call(Method.TEXT, part, reply.choices if n == len(parts) - 1 else ()) for n, part in enumerate(parts)
+        Call(
+            Method.TEXT,
+            part,
+            reply.choices if n == last else (),
+            anchor=reply.anchor or None if n == last else None,
+        )
+        for n, part in enumerate(parts)
     ]
     attachments = [(Method.PHOTO, reply.image), (Method.DOCUMENT, reply.file)]
     present = [(method, item) for method, item in attachments if item is not None]
@@ -137,14 +145,16 @@ def edited(reply: Reply) -> list[Call]:
     if not parts:
         return sent(reply)
     if len(parts) == 1 and not (reply.image or reply.file):
-        return [Call(Method.EDIT, parts[0], reply.choices)]
+        return [Call(Method.EDIT, parts[0], reply.choices, anchor=reply.anchor or None)]
     rest = Reply("\n".join(parts[1:]), reply.choices, image=reply.image, file=reply.file)
-    return [Call(Method.EDIT, parts[0]), *sent(rest)]
+    return [Call(Method.EDIT, parts[0], anchor=reply.anchor or None), *sent(rest)]
 
 
 def _one_message(answered: Reply, following: Reply) -> Reply | None:
     """The answered question and the next one as one edit, when they fit one plain message."""
     if answered.choices or answered.image or answered.file or following.edit:
+        return None
+    if answered.anchor or following.anchor:  # each anchored message stays a message of its own
         return None
     if following.image or following.file or not following.text.strip():
         return None

@@ -32,10 +32,11 @@ from sqlalchemy import func, select
 from bench.databases import Database
 from bench.population import Assessment, Taker, answer, begin, library_assessment, start
 from bench.registry import Outcome, Sizes, register
-from bot import catalogue, charts
+from bot.directory import catalogue
 from bot.i18n import translator
+from bot.results import charts
+from bot.results.scoring import summarise
 from bot.runtime import Runtime
-from bot.scoring import summarise
 from storage.models import Answer, Response, ResponseStatus
 
 MEMORY_LIMIT_MB = 300

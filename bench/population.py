@@ -102,7 +102,7 @@ class Assessment:
 
 
 def library_assessment(app: Runtime) -> Assessment:
-    from bot import catalogue
+    from bot.directory import catalogue
 
     version_id = active_version(app, "digcomp-library")
     with app.sessions() as session:

@@ -23,8 +23,8 @@ from sqlalchemy import delete, text
 from bench.databases import Database
 from bench.population import START, library_assessment, ms, start
 from bench.registry import Outcome, Sizes, register
-from bot import publication_store
-from bot.reports import UnitReport, unit_report
+from bot.results import publication_store
+from bot.results.reports import UnitReport, unit_report
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import Round, UnitPublication

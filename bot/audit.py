@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from bot import person_lookup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory import person_lookup
 from bot.i18n import N_
 from bot.messages import Reply
-from storage.models import Person
+from storage.models import AuditLog, Person
 
 DEFAULT_ENTRIES = 20
 MAX_ENTRIES = 200
+
+
+# Detail keys that hold a person's id, and those recorded beside it that identify them too.
+PERSON_KEYS = ("person", "owner")
+IDENTIFYING_KEYS = ("name", "user", "platform")
+
+
+def forget_person(session: Session, person_id: int) -> None:
+    """Keep what was done, drop to whom: entries naming the person lose the id and its companions.
+
+    The audit holds admin actions only, so reading it whole is cheap, and it catches every action
+    that names someone without a list of actions to keep up to date."""
+    for entry in session.scalars(select(AuditLog)):
+        detail = dict(entry.detail or {})
+        if not any(detail.get(key) == person_id for key in PERSON_KEYS):
+            continue
+        for key in (*PERSON_KEYS, *IDENTIFYING_KEYS):
+            if key in PERSON_KEYS and detail.get(key) != person_id:
+                continue  # someone else named in the same entry stays
+            detail.pop(key, None)
+        entry.detail = detail
 
 
 def _detail(detail: dict[str, object]) -> str:

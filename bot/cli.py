@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,14 +15,13 @@ Handler = Callable[[argparse.Namespace, Config], int]
 
 def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     from adapters.console import ConsoleAdapter, ConsoleSender
-    from bot import runtime, scheduler
+    from bot import runtime
+    from bot.follow_up import scheduler
 
     # The terminal is the conversation: log to a file so no traceback ever lands in it.
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=str(Path(config.output_dir) / "assessbot.log"),
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    runtime.configure_logging(
+        config.log_level, content=config.log_content, filename=str(Path(config.output_dir) / "assessbot.log")
     )
     app = runtime.start(config)
     adapter = ConsoleAdapter(
@@ -52,18 +50,25 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """Run every platform that is configured; with none configured, chat in the terminal."""
     if not (config.telegram_enabled or config.slack_enabled):
         return cmd_chat(args, config)
+    from sqlalchemy.engine import make_url
+
     from adapters import launch
     from bot import runtime
     from bot.log_redaction import hide_secrets
 
-    runtime.configure_logging(config.log_level)
+    runtime.configure_logging(config.log_level, content=config.log_content)
     hide_secrets(
         config.telegram_token,
         config.telegram_webhook_secret,
         config.slack_bot_token,
         config.slack_app_token,
         config.slack_signing_secret,
+        make_url(config.database_url).password,
     )
+    if config.telegram_enabled:
+        from adapters.telegram import webhook_secret
+
+        hide_secrets(webhook_secret(config))  # derived from the token: it lets its holder forge updates
     return launch.run_platforms(runtime.start(config))
 
 
@@ -86,7 +91,8 @@ def cmd_instrument_validate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_instrument_add(args: argparse.Namespace, config: Config) -> int:
-    from bot import catalogue, runtime
+    from bot import runtime
+    from bot.directory import catalogue
     from instruments.schema import InstrumentInvalid
     from storage.db import transaction
 
@@ -167,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = i18n_sub.add_parser("sync", help="extract messages into locales/ and list untranslated ones")
     sync.set_defaults(handler=cmd_i18n_sync)
 
-    from bot.report_cli import add_report_parser
+    from bot.results.report_cli import add_report_parser
 
     add_report_parser(sub)
     for extend in EXTENSIONS:
@@ -176,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.admins import add_cli_parser
+    from bot.administration.admins import add_cli_parser
 
     add_cli_parser(sub)
 

@@ -69,6 +69,11 @@ class Command:
     aliases: tuple[tuple[str, ...], ...] = ()
     # Hidden commands work but are not listed by `help` (e.g. `start`, which platforms send).
     listed: bool = True
+    # Also answered in a group chat or channel (a workshop); everything else is private only.
+    in_groups: bool = False
+
+
+ReplyRun = Callable[[Context, str, str], list[Reply]]
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Registry:
     commands: list[Command] = field(default_factory=list)
     actions: dict[str, CommandRun] = field(default_factory=dict)
     pending: dict[str, PendingRun] = field(default_factory=dict)
+    # Button prefixes also answered in group chats.
+    group_actions: set[str] = field(default_factory=set)
+    # Replies to an anchored message, by the anchor's prefix (`Reply.anchor`, `Incoming.reply_to`).
+    replies: dict[str, ReplyRun] = field(default_factory=dict)
 
     def command(
         self,
@@ -86,6 +95,7 @@ class Registry:
         *,
         aliases: Sequence[str] = (),
         listed: bool = True,
+        in_groups: bool = False,
     ) -> Callable[[CommandRun], CommandRun]:
         def decorate(run: CommandRun) -> CommandRun:
             self.commands.append(
@@ -97,19 +107,31 @@ class Registry:
                     example,
                     tuple(tuple(a.split()) for a in aliases),
                     listed,
+                    in_groups,
                 )
             )
             return run
 
         return decorate
 
-    def action(self, prefix: str) -> Callable[[CommandRun], CommandRun]:
+    def action(self, prefix: str, *, in_groups: bool = False) -> Callable[[CommandRun], CommandRun]:
         """Handle button payloads `prefix:arg:arg...` (the handler receives the args)."""
 
         def decorate(run: CommandRun) -> CommandRun:
             if prefix in self.actions:
                 raise ValueError(f"action prefix {prefix!r} registered twice")
             self.actions[prefix] = run
+            if in_groups:
+                self.group_actions.add(prefix)
+            return run
+
+        return decorate
+
+    def reply_to(self, prefix: str) -> Callable[[ReplyRun], ReplyRun]:
+        """Handle a reply to a message anchored `prefix:...` (the handler gets the anchor and the text)."""
+
+        def decorate(run: ReplyRun) -> ReplyRun:
+            self.replies[prefix] = run
             return run
 
         return decorate

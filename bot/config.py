@@ -24,6 +24,9 @@ class Config:
     # Where the terminal adapter and `assessbot report` write images and files.
     output_dir: str = "assessbot-output"
     log_level: str = "INFO"
+    # What people write (texts, answers, uploads' captions) reaches the log only when this asks for
+    # it, at DEBUG; secrets never do (bot/log_redaction.py).
+    log_content: bool = False
     # Flood protection per person (bot/flood.py): a burst of this many events, refilled at
     # flood_per_minute. Far above human speed; the terminal is never limited.
     flood_burst: int = 60
@@ -53,6 +56,12 @@ class Config:
     slack_api_url: str | None = None
     slack_port: int = 3000
 
+    # The public HTTP endpoints (Slack's request URL, the Telegram webhook; adapters/http_server.py):
+    # seconds a connection may sit without a complete request (unfinished headers, or idle between
+    # requests), and seconds a request's body may take to arrive.
+    http_idle_timeout: int = 15
+    http_body_timeout: int = 10
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
@@ -61,7 +70,7 @@ class Config:
             raw = env.get("ASSESSBOT_" + f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = int(raw) if f.type in ("int", int) else raw
+            values[f.name] = _parse(raw, f.type)
         return cls(**values)  # type: ignore[arg-type]
 
     @property
@@ -71,3 +80,11 @@ class Config:
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
+
+
+def _parse(raw: str, kind: object) -> object:
+    if kind in ("int", int):
+        return int(raw)
+    if kind in ("bool", bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

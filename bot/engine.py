@@ -26,15 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import assessment, deliveries, home, notices, quick_answer
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
-from bot.flood import FloodGuard, Verdict
+from bot.conversation import assessment, home, quick_answer
+from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
+from bot.intake import anchors, deliveries, notices
+from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
-from bot.people import identify, locale_of
 from bot.permissions import may_use
 from storage.models import AuditLog
 
@@ -42,17 +43,18 @@ log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(registry)`. A new feature adds its module here.
 FEATURES: tuple[str, ...] = (
-    "bot.self_service",
-    "bot.assessment",
-    "bot.units",
-    "bot.rounds",
-    "bot.instrument_admin",
-    "bot.admins",
+    "bot.conversation.self_service",
+    "bot.conversation.assessment",
+    "bot.administration.units",
+    "bot.administration.rounds",
+    "bot.administration.instrument_admin",
+    "bot.administration.admins",
     "bot.audit",
-    "bot.unit_results",
-    "bot.reminders",
-    "bot.plans",
-    "bot.scheduler",
+    "bot.results.unit_results",
+    "bot.follow_up.reminders",
+    "bot.follow_up.plans",
+    "bot.follow_up.scheduler",
+    "bot.workshop",
 )
 
 MAX_TEXT_CHARS = 64 * 1024
@@ -136,7 +138,13 @@ class Engine:
         if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
-        if not incoming.is_private:
+        if incoming.reply_to is not None and incoming.text and not incoming.text.lstrip().startswith("/"):
+            replied = self._reply(ctx, incoming.reply_to, incoming.text)
+            if replied is not None:
+                return replied
+        if not incoming.is_private and not self._for_groups(incoming):
+            if incoming.reply_to is not None:
+                return []  # people talking to each other under one of our messages
             return [
                 Reply(
                     ctx.t._("Let's talk in a private chat: open a direct message with me and write assess.")
@@ -166,13 +174,39 @@ class Engine:
 
     # ------------------------------------------------------------ routing
 
+    def _for_groups(self, incoming: Incoming) -> bool:
+        """Whether a group chat's event is one of the few answered there (a workshop's)."""
+        if incoming.action is not None:
+            return incoming.action.partition(":")[0] in self.registry.group_actions
+        words = command_words(clean(incoming.text or ""))
+        matched = self.registry.match(words) if words else None
+        return matched is not None and matched[0].in_groups
+
+    def _reply(self, ctx: Context, message_id: str, text: str) -> list[Reply] | None:
+        """A reply to one of the bot's anchored messages, or None when it answers no anchored one."""
+        incoming = ctx.incoming
+        anchor = anchors.find(
+            ctx.session,
+            platform=incoming.platform,
+            workspace=incoming.workspace,
+            chat=incoming.address or incoming.user_id,
+            message_id=message_id,
+        )
+        handler = self.registry.replies.get(anchor.partition(":")[0]) if anchor else None
+        if anchor is None or handler is None:
+            return None
+        return handler(ctx, anchor, clean(text).strip())
+
     def _action(self, ctx: Context, payload: str) -> list[Reply]:
         prefix, _, rest = payload.partition(":")
         handler = self.registry.actions.get(prefix)
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
         _drop_pending(ctx)
-        return handler(ctx, rest.split(":") if rest else [])
+        try:
+            return handler(ctx, rest.split(":") if rest else [])
+        except UsageError as error:
+            return [Reply(str(error))]
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
         return self._text(ctx, " ".join(args))
@@ -239,6 +273,22 @@ class Engine:
         except Exception:
             log.exception("unexpected error while building the home view for %s", incoming.platform)
             return [Reply(fallback._("Sorry, something went wrong on my side. Please try again."))]
+
+    def anchored(self, *, platform: str, workspace: str, chat: str, message_id: str, anchor: str) -> None:
+        """An adapter posted a reply with `anchor` as `message_id` in `chat`: replies to it will find it."""
+        try:
+            with self.sessions() as session, session.begin():
+                anchors.record(
+                    session,
+                    platform=platform,
+                    workspace=workspace,
+                    chat=chat,
+                    message_id=message_id,
+                    anchor=anchor,
+                    at=self.clock.now(),
+                )
+        except Exception:  # the message is out; only replies to it lose their meaning
+            log.exception("recording a posted message on %s failed", platform)
 
     def notice(self, notice: notices.Notice, locale_hint: str | None) -> list[Reply]:
         """A refusal an adapter detected itself, worded in the core (no database access)."""

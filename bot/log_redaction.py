@@ -1,4 +1,5 @@
-"""Keep secrets (bot tokens) out of every log line, whoever writes it.
+"""Keep secrets (bot tokens) out of every log line, whoever writes it; and what people write out of
+the log unless the operator asks for it (ASSESSBOT_LOG_CONTENT=1, read at DEBUG).
 
 Telegram puts the bot token in every request URL, and libraries log URLs and error messages that
 contain it (python-telegram-bot's `InvalidToken` message quotes the token; httpx logs each request
@@ -14,6 +15,20 @@ import urllib.parse
 from typing import Any
 
 MASK = "[redacted]"
+
+# What people wrote, as the adapters received it (DEBUG): only with ASSESSBOT_LOG_CONTENT=1.
+content = logging.getLogger("assessbot.content")
+# Libraries that log what they send and receive in full: python-telegram-bot every Bot API call
+# with its parameters and every update (DEBUG), the Slack SDK every request body and Socket Mode
+# message, Bolt its requests (DEBUG), SQLAlchemy every statement with its values (INFO).
+CONTENT_LOGGERS = {
+    content.name: logging.INFO,
+    "telegram": logging.INFO,
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
+    "adapters.slack.bolt": logging.INFO,
+    "sqlalchemy": logging.WARNING,
+}
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -43,6 +58,13 @@ def hide_secrets(*secrets: str | None) -> None:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:
             logger.setLevel(logging.WARNING)
+
+
+def hide_content(show: bool = False) -> None:
+    """Keep the loggers that carry what people write below the levels at which they write it,
+    unless `show` (then they follow the configured level like any other)."""
+    for name, level in CONTENT_LOGGERS.items():
+        logging.getLogger(name).setLevel(logging.NOTSET if show else level)
 
 
 def redact(text: str) -> str:

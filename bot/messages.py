@@ -40,6 +40,8 @@ class Incoming:
     attachment: Attachment | None = None
     # False in group chats and channels: the bot never collects answers there.
     is_private: bool = True
+    # The platform's id of the bot's message this one answers: a Telegram reply, a Slack thread.
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class Reply:
     edit: bool = False
     image: Image | None = None
     file: FileOut | None = None
+    # Replies to this message mean something (a workshop statement's notes): the adapter reports
+    # the posted message's id with `Engine.anchored`, and a reply to it comes back as `reply_to`.
+    anchor: str = ""
 
     @property
     def flat_choices(self) -> list[Choice]:
@@ -157,6 +162,8 @@ class ConcurrentSender(Sender, Protocol):
 
 def reply_to_json(reply: Reply) -> dict[str, object]:
     data: dict[str, object] = {"text": reply.text}
+    if reply.anchor:
+        data["anchor"] = reply.anchor
     if reply.choices:
         data["choices"] = [[[c.label, c.payload] for c in row] for row in reply.choices]
     if reply.image:
@@ -183,7 +190,13 @@ def reply_from_json(data: dict[str, object]) -> Reply:
         image = Image(img["filename"], base64.b64decode(img["content"]), img.get("caption", ""))
     if isinstance(f := data.get("file"), dict):
         file = FileOut(f["filename"], base64.b64decode(f["content"]), f.get("caption", ""))
-    return Reply(text=str(data.get("text", "")), choices=choices, image=image, file=file)
+    return Reply(
+        text=str(data.get("text", "")),
+        choices=choices,
+        image=image,
+        file=file,
+        anchor=str(data.get("anchor", "")),
+    )
 
 
 def replies_to_json(replies: Sequence[Reply]) -> list[dict[str, object]]:

@@ -92,8 +92,12 @@ def enqueue(
     replies: Sequence[Reply],
     key: str,
     due_at: datetime,
+    chat: Address | None = None,
 ) -> bool:
-    """Queue a message once per key. Returns False when a message with this key already exists."""
+    """Queue a message once per key. Returns False when a message with this key already exists.
+
+    `chat` sends it to a group chat (a workshop's) instead of the person's own; the person paces it.
+    """
     dialect = session.get_bind().dialect.name
     insert = upsert_insert(dialect)
     result = session.execute(
@@ -106,6 +110,7 @@ def enqueue(
             idempotency_key=key,
             state=OutboxState.PENDING,
             attempts=0,
+            chat=group_chat(chat) if chat is not None else None,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Outbox.id)
@@ -142,6 +147,18 @@ class Due:
     payload: list[dict[str, object]]
     attempts: int
     due_at: datetime
+    chat: str | None = None
+
+
+def group_chat(address: Address) -> str:
+    """How `Outbox.chat` keeps a group chat's address."""
+    return "|".join((address.platform, address.workspace, address.chat))
+
+
+def _group_address(chat: str, platforms: Set[str]) -> Address | None:
+    platform, _, rest = chat.partition("|")
+    workspace, _, room = rest.partition("|")
+    return Address(platform, workspace, "", room) if platform in platforms and room else None
 
 
 @dataclass(frozen=True)
@@ -313,7 +330,13 @@ class Dispatcher:
                 )
             addresses = self._addresses(session, people) if people else {}
             return [
-                Claimed(row.id, row.person_id, row.payload, row.attempts + 1, addresses.get(row.person_id))
+                Claimed(
+                    row.id,
+                    row.person_id,
+                    row.payload,
+                    row.attempts + 1,
+                    _group_address(row.chat, set(self.senders)) if row.chat else addresses.get(row.person_id),
+                )
                 for row in claimed
             ]
 
@@ -325,7 +348,7 @@ class Dispatcher:
             return []
         c = _outbox.c
         query = (
-            select(c.id, c.person_id, c.kind, c.idempotency_key, c.payload, c.attempts, c.due_at)
+            select(c.id, c.person_id, c.kind, c.idempotency_key, c.payload, c.attempts, c.due_at, c.chat)
             .where(c.due_at <= now, *conditions)
             .order_by(c.due_at, c.id)
             .limit(limit)

@@ -1,312 +1,67 @@
-"""The instrument format: loading, validation and the typed, immutable `Instrument`.
+"""The instrument format: validation of a read YAML document into the typed `Instrument`.
 
 The validator collects every problem in one pass, each with the line and the field path where it
-was found, so an admin fixes a file in one go instead of one error per upload. Problems are kept as
-message templates with parameters and rendered in the reader's language.
-
-Uploaded files are untrusted: size, nesting depth and YAML anchors/aliases (the "billion laughs"
-expansion) are refused before any structure is built.
+was found, so an admin fixes a file in one go instead of one error per upload. The typed instrument
+lives in `instruments.model`, problems in `instruments.problems`, reading YAML in
+`instruments.yaml_source`; their names are re-exported here so callers need one import.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-import yaml
-from babel import Locale, UnknownLocaleError
+from bot.i18n import N_
+from instruments.model import (
+    Action,
+    Area,
+    BackgroundQuestion,
+    Instrument,
+    Item,
+    Level,
+    Option,
+    Scale,
+    Text,
+    pick,
+)
+from instruments.problems import InstrumentInvalid, Problem, language_name
+from instruments.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, Located, read_document
 
-from bot.i18n import N_, Translator
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "Action",
+    "Area",
+    "BackgroundQuestion",
+    "Instrument",
+    "InstrumentInvalid",
+    "Item",
+    "Level",
+    "Option",
+    "Problem",
+    "Scale",
+    "Text",
+    "iter_texts",
+    "language_name",
+    "parse_instrument",
+    "pick",
+]
 
-MAX_FILE_BYTES = 512 * 1024
-MAX_DEPTH = 12
 MIN_POINTS, MAX_POINTS = 4, 10
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 KNOWN_LANGUAGES = ("sv", "en")
-
-Text = dict[str, str]
-
-
-def pick(text: Mapping[str, str] | None, locale: str) -> str:
-    """The text in `locale`, falling back to English, then to any language the text has."""
-    if not text:
-        return ""
-    return text.get(locale) or text.get("en") or next(iter(text.values()), "")
-
-
-# ---------------------------------------------------------------- the typed instrument
-
-
-@dataclass(frozen=True)
-class Scale:
-    points: int
-    labels: dict[int, Text]
-    allow_skip: bool = True
-    allow_not_applicable: bool = False
-
-
-@dataclass(frozen=True)
-class Option:
-    id: str
-    text: Text
-
-
-@dataclass(frozen=True)
-class BackgroundQuestion:
-    id: str
-    text: Text
-    options: tuple[Option, ...]
-
-    def option(self, option_id: str) -> Option | None:
-        return next((o for o in self.options if o.id == option_id), None)
-
-
-@dataclass(frozen=True)
-class Item:
-    code: str
-    area_id: str
-    text: Text
-    explain: Text | None = None
-    roles: tuple[str, ...] = ()
-
-    def asked_of(self, role: str | None) -> bool:
-        return not self.roles or role is None or role in self.roles
-
-
-@dataclass(frozen=True)
-class Area:
-    id: str
-    title: Text
-    items: tuple[Item, ...]
-
-
-@dataclass(frozen=True)
-class Level:
-    id: str
-    title: Text
-    below: float | None
-
-
-@dataclass(frozen=True)
-class Action:
-    area: str
-    level: str
-    role: str | None
-    text: Text
-
-
-@dataclass(frozen=True)
-class Instrument:
-    id: str
-    version: int
-    languages: tuple[str, ...]
-    title: Text
-    description: Text
-    scale: Scale
-    role_question: str | None
-    background: tuple[BackgroundQuestion, ...]
-    areas: tuple[Area, ...]
-    levels: tuple[Level, ...]
-    actions: tuple[Action, ...]
-    _items: dict[str, Item] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._items.update({item.code: item for area in self.areas for item in area.items})
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        question = self.background_question(self.role_question) if self.role_question else None
-        return tuple(o.id for o in question.options) if question else ()
-
-    def background_question(self, question_id: str | None) -> BackgroundQuestion | None:
-        return next((q for q in self.background if q.id == question_id), None)
-
-    def item(self, code: str) -> Item | None:
-        return self._items.get(code)
-
-    def area(self, area_id: str) -> Area | None:
-        return next((a for a in self.areas if a.id == area_id), None)
-
-    def items_for(self, role: str | None) -> list[Item]:
-        return [item for area in self.areas for item in area.items if item.asked_of(role)]
-
-    def level_for(self, mean: float) -> Level:
-        for level in self.levels:
-            if level.below is None or mean < level.below:
-                return level
-        return self.levels[-1]
-
-    def level(self, level_id: str) -> Level | None:
-        return next((lv for lv in self.levels if lv.id == level_id), None)
-
-    def actions_for(self, area_id: str, level_id: str, role: str | None) -> list[Action]:
-        return [
-            a
-            for a in self.actions
-            if a.area == area_id
-            and a.level == level_id
-            and (a.role is None or role is None or a.role == role)
-        ]
-
-
-# ---------------------------------------------------------------- problems
-
-
-def language_name(code: str, locale: str) -> str:
-    """The language's name in the reader's language (sv -> Swedish / svenska); the code if unknown."""
-    try:
-        name = Locale.parse(code).get_language_name(locale)
-    except (ValueError, UnknownLocaleError):
-        return code
-    return name or code
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int
-    path: str
-    message: str
-    params: dict[str, object] = field(default_factory=dict)
-
-    def render(self, t: Translator) -> str:
-        params = dict(self.params)
-        if isinstance(params.get("language"), str):
-            # "missing text in Swedish", not "in sv": the admin may not know the code.
-            params["language"] = language_name(str(params["language"]), t.locale)
-        text = t._(self.message, **params) if params else t._(self.message)
-        where = t._("line %(line)s", line=self.line)
-        return f"{where}, {self.path}: {text}" if self.path else f"{where}: {text}"
-
-
-class InstrumentInvalid(Exception):
-    def __init__(self, filename: str, problems: list[Problem]) -> None:
-        super().__init__(f"{filename}: {len(problems)} problem(s)")
-        self.filename = filename
-        self.problems = sorted(problems, key=lambda p: (p.line, p.path))
-
-    def render(self, t: Translator) -> str:
-        head = t.ngettext(
-            "%(file)s has %(n)s problem, nothing was saved:",
-            "%(file)s has %(n)s problems, nothing was saved:",
-            len(self.problems),
-            file=self.filename,
-        )
-        return "\n".join([head, *("  " + p.render(t) for p in self.problems)])
-
-
-# ---------------------------------------------------------------- reading YAML with line numbers
-
-
-class _Located:
-    """Values of the document plus the line where each field path starts."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, int] = {}
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    pass
-
-
-_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
-
-
-def _check_events(source: str, filename: str) -> list[Problem]:
-    """Refuse anchors, aliases and deep nesting before anything is constructed."""
-    problems: list[Problem] = []
-    depth = 0
-    for ev in yaml.parse(source, Loader=_NoAliasLoader):
-        line = ev.start_mark.line + 1 if ev.start_mark else 0
-        if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None):
-            problems.append(Problem(line, "", N_("anchors and aliases (& and *) are not allowed")))
-            return problems
-        tag = getattr(ev, "tag", None)
-        if (
-            tag is not None
-            and tag not in _PLAIN_TAGS
-            and not (isinstance(ev, yaml.ScalarEvent) and tag == "!")
-        ):
-            # Only plain data: a tag such as !!python/object never gets near a constructor.
-            problems.append(Problem(line, "", N_("tags such as %(tag)s are not allowed"), {"tag": tag}))
-            return problems
-        if isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                problems.append(
-                    Problem(line, "", N_("the file is nested deeper than %(max)s levels"), {"max": MAX_DEPTH})
-                )
-                return problems
-        elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            depth -= 1
-    return problems
-
-
-def _to_python(node: yaml.Node, path: str, loader: yaml.SafeLoader, located: _Located) -> Any:
-    located.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            child = f"{path}.{key}" if path else str(key)
-            located.lines[child] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, child, loader, located)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, f"{path}[{i}]", loader, located) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
-def read_document(source: str | bytes, filename: str) -> tuple[Any, _Located]:
-    if isinstance(source, bytes):
-        if len(source) > MAX_FILE_BYTES:
-            raise InstrumentInvalid(filename, [_too_big()])
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InstrumentInvalid(
-                filename,
-                [Problem(1, "", N_("the file is not UTF-8 text (byte %(pos)s)"), {"pos": exc.start})],
-            ) from None
-    if len(source.encode("utf-8")) > MAX_FILE_BYTES:
-        raise InstrumentInvalid(filename, [_too_big()])
-    try:
-        problems = _check_events(source, filename)
-        if problems:
-            raise InstrumentInvalid(filename, problems)
-        loader = _NoAliasLoader(source)
-        try:
-            node = loader.get_single_node()
-            located = _Located()
-            data = _to_python(node, "", loader, located) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise InstrumentInvalid(
-            filename, [Problem(line, "", N_("not valid YAML: %(error)s"), {"error": exc.problem or str(exc)})]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise InstrumentInvalid(
-            filename, [Problem(1, "", N_("not valid YAML: %(error)s"), {"error": str(exc)})]
-        ) from None
-    return data, located
-
-
-def _too_big() -> Problem:
-    return Problem(1, "", N_("the file is larger than %(max)s kB"), {"max": MAX_FILE_BYTES // 1024})
-
-
-# ---------------------------------------------------------------- validation
+# Reports are made in one statement over every statement of an instrument; this many keep well
+# inside SQLite's and PostgreSQL's limits on the values of one statement.
+MAX_STATEMENTS = 2000
 
 
 class _Validator:
-    def __init__(self, located: _Located) -> None:
+    def __init__(self, located: Located) -> None:
         self.located = located
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = list(located.problems)
+        self.unreadable = located.unreadable
         self.languages: tuple[str, ...] = KNOWN_LANGUAGES
 
     def line(self, path: str) -> int:
@@ -322,6 +77,8 @@ class _Validator:
         return 1
 
     def problem(self, path: str, message: str, **params: object) -> None:
+        if path in self.unreadable:
+            return
         self.problems.append(Problem(self.line(path), path, message, params))
 
     # -- primitives --
@@ -422,7 +179,8 @@ class _Validator:
         background = self._background(data.get("background"))
         role_question, roles = self._role_question(data.get("role_question"), background)
         areas = self._areas(data.get("areas"), roles)
-        levels = self._levels(data.get("levels"))
+        self._statement_count(areas)
+        levels = self._levels(data.get("levels"), scale.points)
         actions = self._actions(data.get("actions"), areas, levels, roles)
         if self.problems:
             return None
@@ -543,6 +301,16 @@ class _Validator:
             areas.append(Area(area_id, self.text(raw.get("title"), f"{path}.title"), tuple(items)))
         return tuple(areas)
 
+    def _statement_count(self, areas: tuple[Area, ...]) -> None:
+        count = sum(len(area.items) for area in areas)
+        if count > MAX_STATEMENTS:
+            self.problem(
+                "areas",
+                N_("an instrument can have at most %(max)s statements; this one has %(count)s"),
+                max=MAX_STATEMENTS,
+                count=count,
+            )
+
     def _item(self, raw: Any, path: str, area_id: str, roles: list[str], codes: set[str]) -> Item | None:
         if not self.mapping(raw, path, ("code", "text"), ("explain", "roles")):
             return None
@@ -566,7 +334,7 @@ class _Validator:
         explain = self.text(raw["explain"], f"{path}.explain") if raw.get("explain") is not None else None
         return Item(code, area_id, self.text(raw.get("text"), f"{path}.text"), explain, tuple(item_roles))
 
-    def _levels(self, value: Any) -> tuple[Level, ...]:
+    def _levels(self, value: Any, points: int) -> tuple[Level, ...]:
         levels = []
         seen: set[str] = set()
         raw_levels = self.sequence(value, "levels")
@@ -577,22 +345,29 @@ class _Validator:
                 continue
             level_id = self.identifier(raw.get("id"), f"{path}.id")
             self.unique(seen, level_id, f"{path}.id")
-            below = raw.get("below")
-            last = i == len(raw_levels) - 1
-            if below is None and not last:
-                self.problem(f"{path}.below", N_("every level but the last needs `below`"))
-            elif below is not None:
-                if isinstance(below, bool) or not isinstance(below, int | float):
-                    self.problem(f"{path}.below", N_("must be a number"))
-                    below = None
-                elif previous is not None and below <= previous:
+            below = self._below(raw.get("below"), f"{path}.below", points, last=i == len(raw_levels) - 1)
+            if below is not None:
+                if previous is not None and below <= previous:
                     self.problem(f"{path}.below", N_("levels must be in rising order of `below`"))
-                else:
-                    previous = float(below)
-            levels.append(
-                Level(level_id, self.text(raw.get("title"), f"{path}.title"), float(below) if below else None)
-            )
+                previous = below
+            levels.append(Level(level_id, self.text(raw.get("title"), f"{path}.title"), below))
         return tuple(levels)
+
+    def _below(self, value: Any, path: str, points: int, *, last: bool) -> float | None:
+        """A level's threshold: a mean on the scale, so that the level can be reached at all.
+
+        Above 1 (no mean is below 1) and at most the top of the scale; NaN and infinity compare
+        false with every mean, which would skip or swallow the level silently."""
+        if value is None:
+            if not last:
+                self.problem(path, N_("every level but the last needs `below`"))
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 < value <= points:
+            self.problem(
+                path, N_("must be a number above 1 and at most %(max)s, the scale's top"), max=points
+            )
+            return None
+        return float(value)
 
     def _actions(
         self, value: Any, areas: tuple[Area, ...], levels: tuple[Level, ...], roles: list[str]

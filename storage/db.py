@@ -14,6 +14,7 @@ import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,7 @@ _REVISION_LINE = re.compile(r"^(down_)?revision\b[^=\n]*=(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r"""["']([^"']+)["']""")
 
 
+@cache
 def newest_revisions(versions: Path = MIGRATIONS / "versions") -> frozenset[str]:
     """The heads of the migration scripts, read from their `revision` and `down_revision` lines."""
     revisions: set[str] = set()
@@ -150,6 +152,47 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(engine), "head")
+
+
+# The key of the lock first-start set-up runs under: per database and schema, like the scheduler's,
+# so installations (or test runs in separate schemas) on one server do not wait for each other.
+_SETUP_KEY = (
+    "hashtextextended(current_database() || '.' || coalesce(current_schema(), '') || '.assessbot-setup', 0)"
+)
+
+
+@contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's set-up lock: migrations and first-start set-up (bundled instruments, the
+    claim code) run in one process at a time, so any number may start at once on an empty database.
+
+    PostgreSQL: an advisory lock on a connection of its own, held until the block ends (closing
+    the connection, as a killed process does, releases it too). SQLite has one writer at a time and
+    every transaction takes the write lock first (BEGIN IMMEDIATE), so it needs nothing more.
+    """
+    if not is_postgres(engine):
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text(f"SELECT pg_advisory_lock({_SETUP_KEY})"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({_SETUP_KEY})"))
+            conn.commit()
+
+
+def schema_ready(engine: Engine) -> bool:
+    """The database answers and its schema is at the newest migration (what a readiness check asks).
+
+    False while another process is still migrating, before the first start, and when the database
+    cannot be reached. Never raises.
+    """
+    try:
+        return is_current(engine)
+    except Exception:  # unreachable: not ready
+        return False
 
 
 def upsert_insert(dialect: str) -> Callable[..., Any]:

@@ -231,6 +231,9 @@ class Round(Base):
     status: Mapped[RoundStatus] = mapped_column(_enum(RoundStatus), default=RoundStatus.OPEN)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    # A pulse check: the round it follows up, and the only statements it asks (None: all of them).
+    pulse_of_round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
+    items: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class RoundUnit(Base):
@@ -396,6 +399,9 @@ class Outbox(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A group chat the message goes to instead of the person's own ("platform|workspace|chat"): a
+    # workshop's timer speaks in the workshop's group; the person (its facilitator) paces it.
+    chat: Mapped[str | None] = mapped_column(String(200))
 
 
 class ProcessedEvent(Base):
@@ -416,3 +422,92 @@ class AuditLog(Base):
     actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(80))
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class Workshop(Base):
+    """A staff workshop on one unit's result, run in one chat (a group, a channel, or the terminal).
+
+    The timer is stored, not kept running: `position` was reached at `step_started_at` with
+    `step_elapsed` seconds of it already used (before a pause); bot/workshop/agenda.py works out
+    where the workshop is now. `seq` grows with every move, so a timer message written for an
+    earlier state is recognised and dropped.
+    """
+
+    __tablename__ = "workshop"
+    __table_args__ = (Index("ix_workshop_chat", "platform", "workspace", "chat", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"))
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64), default="")
+    chat: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    minutes: Mapped[int] = mapped_column(Integer, default=3)
+    pick: Mapped[int] = mapped_column(Integer, default=6)
+    votes: Mapped[int] = mapped_column(Integer, default=3)
+    weakest_first: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_next: Mapped[bool] = mapped_column(Boolean, default=False)
+    agenda: Mapped[list[str]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    step_elapsed: Mapped[int] = mapped_column(Integer, default=0)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(TZDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class WorkshopFacilitator(Base):
+    """Someone a unit's principal named to run the unit's workshops."""
+
+    __tablename__ = "workshop_facilitator"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    named_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    named_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class WorkshopVote(Base):
+    """One member's "this is a priority for us" on one statement: once per person and statement."""
+
+    __tablename__ = "workshop_vote"
+    __table_args__ = (UniqueConstraint("workshop_id", "person_id", "item_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshop.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    item_code: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class WorkshopNote(Base):
+    """A note on one statement of a workshop: a reply to the statement's message, or `workshop note`."""
+
+    __tablename__ = "workshop_note"
+    __table_args__ = (Index("ix_workshop_note_workshop", "workshop_id", "item_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshop.id", ondelete="CASCADE"))
+    item_code: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class PostedMessage(Base):
+    """A message the bot posted whose replies mean something (bot/anchors.py): its platform id and
+    the anchor the core gave it."""
+
+    __tablename__ = "posted_message"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "chat", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64), default="")
+    chat: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    anchor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(TZDateTime)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import catalogue
+from bot.directory import catalogue
 from storage.models import (
     Answer,
     AnswerKind,

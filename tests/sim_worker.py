@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.clock import ManualClock
+from bot.follow_up.scheduler import Leadership, scan
 from bot.messages import Address, Reply
 from bot.outbox import Dispatcher
-from bot.scheduler import Leadership, scan
 from storage.db import make_engine, make_session_factory
 
 

@@ -19,6 +19,7 @@ from storage.models import (
     Response,
     ResponseStatus,
     Role,
+    Round,
     RoundParticipant,
 )
 from tests.harness import Conversation, texts
@@ -67,7 +68,10 @@ def test_anonymous_round_detaches_answers_and_keeps_only_completed(
         ) == {midnight}
         participant = session.scalar(select(RoundParticipant).where(RoundParticipant.round_id == round_id))
         assert participant is not None
-        assert participant.completed_at == finished_at != midnight
+        # That Anna finished is kept (for reminders), never when: the mark is the round's opening.
+        round_row = session.get(Round, round_id)
+        assert round_row is not None
+        assert participant.completed_at == round_row.opens_at != finished_at
         assert session.scalar(select(Response.id).where(Response.person_id == person)) is None
 
     # Shown once: later the person has no result to look at, and their data export has no answers.
@@ -77,5 +81,6 @@ def test_anonymous_round_detaches_answers_and_keeps_only_completed(
     data = json.loads(export.file.content)
     assert data["responses"] == []
     assert data["round_participation"][0]["anonymous"] is True
-    assert data["round_participation"][0]["completed_at"] is not None
+    assert data["round_participation"][0]["finished"] is True
+    assert "completed_at" not in data["round_participation"][0]
     assert "already completed this round" in texts(anna.press(f"o:{round_id}"))

@@ -229,7 +229,7 @@ def test_a_teacher_is_asked_the_role_first_and_gets_only_teacher_statements(
         assert session.scalar(
             select(BackgroundAnswer.option_id).where(BackgroundAnswer.question_id == "role")
         ) == ("teacher")
-    from bot import catalogue
+    from bot.directory import catalogue
 
     with runtime.sessions() as session:
         version_id = session.scalar(select(Response.instrument_version_id))

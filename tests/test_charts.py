@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import charts
 from bot.i18n import translator
 from bot.messages import Image
-from bot.reports import unit_report
+from bot.results import charts
+from bot.results.reports import unit_report
+from bot.results.scoring import summarise
 from bot.runtime import Runtime
-from bot.scoring import summarise
 from instruments.schema import parse_instrument
 from storage.db import transaction
 from tests.charts_png import png_size

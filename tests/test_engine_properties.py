@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import catalogue
 from bot import runtime as runtime_module
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.directory import catalogue
 from bot.runtime import Runtime
 from storage.models import Answer, AnswerKind, Response
 from tests.conftest import START

@@ -146,7 +146,7 @@ def scale_instrument(points: int) -> str:
 def test_scales_from_4_to_10_points_can_be_installed_and_answered(
     anna: Conversation, runtime, points: int
 ) -> None:
-    from bot import catalogue
+    from bot.directory import catalogue
     from storage.db import transaction
 
     with transaction(runtime.sessions) as session:

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot import catalogue
 from bot.clock import ManualClock
+from bot.directory import catalogue
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
 from storage.db import transaction

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
-from bot import publication_store
-from bot.publication import Publication
-from bot.reports import UnitReport, unit_report
+from bot.results import publication_store
+from bot.results.publication import Publication
+from bot.results.reports import UnitReport, unit_report
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import (

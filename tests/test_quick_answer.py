@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from bot import quick_answer
+from bot.conversation import quick_answer
 from bot.engine import Engine
 from bot.messages import Incoming, Reply
 from bot.runtime import Runtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.reminder_rules import DEFAULT_RULE, ReminderRule, ReminderStep, RuleInvalid, parse_rule
+from bot.follow_up.reminder_rules import DEFAULT_RULE, ReminderRule, ReminderStep, RuleInvalid, parse_rule
 
 
 def test_default_rule_means_three_working_days_then_two_days_before_close_at_most_three() -> None:

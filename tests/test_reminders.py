@@ -7,10 +7,10 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from bot.clock import ManualClock
+from bot.follow_up.scheduler import scan
+from bot.follow_up.working_time import zone
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
-from bot.scheduler import scan
-from bot.working_time import zone
 from storage.db import transaction
 from storage.models import (
     Membership,

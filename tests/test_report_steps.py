@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete
 
-from bot.reports import unit_report
+from bot.results.reports import unit_report
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import Answer

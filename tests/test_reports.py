@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from bot import report_files, report_text
 from bot.i18n import translator
-from bot.reports import UnitReport, may_show_comments, published_answers, unit_report
+from bot.results import report_files, report_text
+from bot.results.reports import UnitReport, may_show_comments, published_answers, unit_report
 from bot.runtime import Runtime
 from storage.db import transaction
 from tests.report_data import GOLDEN, PREVIOUS, Row, add_responses, install_mini, make_round, make_unit

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import deliveries
 from bot.clock import ManualClock
+from bot.follow_up.scheduler import Leadership, periodic, scan
+from bot.intake import deliveries
 from bot.runtime import Runtime
-from bot.scheduler import Leadership, periodic, scan
 from storage.db import make_engine, transaction
 from storage.models import ProcessedEvent, Role
 from tests.harness import Conversation, texts

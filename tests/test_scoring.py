@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.scoring import area_scores, summarise
+from bot.results.scoring import area_scores, summarise
 from instruments.schema import parse_instrument
 
 TINY = parse_instrument((Path(__file__).parent / "data" / "tiny.yaml").read_text(), "tiny.yaml")

@@ -1,6 +1,6 @@
 """Slack, end to end: the real Bolt app over real HTTP, signed like Slack signs, against a fake Web API.
 
-Each test drives the bot's own request handler (adapters.slack.SlackHttpServer around Bolt) with
+Each test drives the bot's own request handler (adapters.slack_http.SlackHttpServer around Bolt) with
 tests.fakes.slack_api.SlackEventsClient, and reads what a person would see from the fake: the DM's
 messages as they look after chat.update, the Home tab, ephemeral notices. Bolt runs listeners after
 the acknowledgement, so tests wait for the adapter to report that its listeners have finished.
@@ -25,8 +25,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.socket_mode.request import SocketModeRequest
 from sqlalchemy import func, select
 
-from adapters.slack import SlackAdapter, SlackHttpServer, SlackSender, build_adapter, socket_mode_handler
+from adapters.slack import SlackAdapter, SlackSender, build_adapter, socket_mode_handler
 from adapters.slack_blocks import MAX_ACTIONS_ELEMENTS, action_blocks, message_payloads
+from adapters.slack_http import SlackHttpServer
 from bot.clock import ManualClock
 from bot.messages import Choice, Reply
 from bot.outbox import Dispatcher, enqueue
@@ -146,7 +147,7 @@ def _text(message: dict[str, Any]) -> str:
 @pytest.fixture
 def bot(runtime: Runtime, fake: FakeSlackAPI) -> Iterator[SlackBot]:
     adapter = SlackAdapter(runtime.engine, _client(fake), signing_secret=SECRET)
-    server = SlackHttpServer(adapter.app, host="127.0.0.1", port=0).start()
+    server = SlackHttpServer(adapter.app, signing_secret=SECRET, host="127.0.0.1", port=0).start()
     try:
         yield SlackBot(adapter, SlackEventsClient(server.url, SECRET, api=fake), fake, runtime, server.url)
     finally:

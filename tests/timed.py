@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import ManualClock
+from bot.follow_up.scheduler import scan
 from bot.messages import Address, Reply
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
-from bot.scheduler import scan
 from storage.models import (
     Identity,
     Instrument,

@@ -1555,11 +1555,14 @@ class SlackEventsClient:
         files: list[_JSON] | None = None,
         thread_ts: str | None = None,
         team_id: str | None = None,
+        channel_type: str = "im",
     ) -> _JSON:
         """A ``message`` event from ``user_id`` in the app's DM (``channel_type: "im"``).
 
         ``channel`` defaults to the DM channel the fake uses for that user; with ``files`` (Slack file
         objects, e.g. from :meth:`FakeSlackAPI.file_object`) the event gets ``subtype: "file_share"``.
+        A message in a channel (``message.channels``) has ``channel_type: "channel"``; a reply in a
+        thread carries the parent's ``thread_ts``.
         """
         ts = self._ts()
         event: _JSON = {
@@ -1569,7 +1572,7 @@ class SlackEventsClient:
             "ts": ts,
             "event_ts": ts,
             "channel": channel or dm_channel_id(user_id),
-            "channel_type": "im",
+            "channel_type": channel_type,
             "team": team_id or self.team_id,
             "client_msg_id": secrets.token_hex(16),
             "blocks": [

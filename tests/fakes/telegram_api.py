@@ -1976,11 +1976,14 @@ class FakeTelegramAPI:
         first_name: str = "Anna",
         username: str | None = None,
         chat_title: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> JsonDict:
         """Queue a text message from a user; returns the Update dict.
 
         ``bot_command`` entities are added like Telegram does (``/start x``), so
-        python-telegram-bot's CommandHandler recognises commands.
+        python-telegram-bot's CommandHandler recognises commands. ``reply_to_message_id``
+        makes it a reply: the update carries ``reply_to_message``, the replied message as
+        stored (without its own ``reply_to_message``, as Telegram sends it).
         """
         with self._lock:
             cid = self._default_chat_id(user_id, chat_type, chat_id)
@@ -1993,6 +1996,13 @@ class FakeTelegramAPI:
                 "date": int(time.time()),
                 "text": text,
             }
+            if reply_to_message_id is not None:
+                replied = state.messages.get(reply_to_message_id)
+                if replied is None:
+                    raise ValueError(f"no message {reply_to_message_id} in chat {cid}")
+                reply_to = copy.deepcopy(replied.message)
+                reply_to.pop("reply_to_message", None)
+                message["reply_to_message"] = reply_to
             entities = _bot_command_entities(text)
             if entities:
                 message["entities"] = entities

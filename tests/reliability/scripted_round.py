@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import catalogue
+from bot.directory import catalogue
 from storage.models import Identity, Membership, Person, Role, Round, RoundParticipant, RoundUnit, Unit
 
 PLATFORM = "telegram"

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.engine import Engine
-from bot.reports import unit_report
+from bot.results.reports import unit_report
 from bot.runtime import Runtime
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import Answer, InstrumentVersion, Round, RoundUnit, Unit

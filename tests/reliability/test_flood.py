@@ -7,7 +7,7 @@ import dataclasses
 from sqlalchemy import func, select
 
 from bot.engine import Engine
-from bot.flood import BURST, PER_SECOND, FloodGuard
+from bot.intake.flood import BURST, PER_SECOND, FloodGuard
 from bot.messages import Reply
 from bot.runtime import Runtime
 from storage.models import Answer, Identity, Response

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot import catalogue
+from bot.directory import catalogue
 from bot.i18n import translator
 from bot.messages import Reply
 from bot.runtime import Runtime

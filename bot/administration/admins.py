@@ -1,0 +1,167 @@
+"""Who runs the bot: the first admin (named on the command line or claiming a one-off code printed
+at first start) and `admin grant @person`, with which admins make other admins."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.administration import join_codes
+from bot.commands import Audience, Context, Registry, UsageError
+from bot.config import Config
+from bot.directory import person_lookup
+from bot.directory.people import identify
+from bot.i18n import N_, translator
+from bot.messages import Incoming, Reply
+from storage.models import AuditLog, JoinCode, Person
+
+log = logging.getLogger(__name__)
+
+CLAIM_VALID = timedelta(days=30)
+PLATFORMS = ("console", "telegram", "slack")
+
+
+def has_admin(session: Session) -> bool:
+    return session.scalar(select(Person.id).where(Person.is_admin.is_(True)).limit(1)) is not None
+
+
+def revoke_claim_codes(session: Session, now: datetime) -> None:
+    """Once there is an admin, a leftover claim code would let anyone become one: expire them."""
+    session.execute(
+        update(JoinCode)
+        .where(
+            JoinCode.grants_admin.is_(True),
+            (JoinCode.expires_at.is_(None)) | (JoinCode.expires_at > now),
+        )
+        # Used up as well as expired: a clock that disagrees (another process) cannot revive it.
+        .values(expires_at=now, max_uses=JoinCode.uses)
+    )
+
+
+def ensure_claim_code(session: Session, now: datetime) -> str | None:
+    """At a start with no admin, the one-off code that makes its claimer the first admin.
+
+    The same unused code is offered at every start until it is claimed or expires, so restarting
+    does not pile up codes. Returns None (and revokes any leftover code) when there is an admin.
+    """
+    if has_admin(session):
+        revoke_claim_codes(session, now)
+        return None
+    existing = session.scalar(
+        select(JoinCode)
+        .where(
+            JoinCode.grants_admin.is_(True),
+            JoinCode.expires_at > now,
+            (JoinCode.max_uses.is_(None)) | (JoinCode.uses < JoinCode.max_uses),
+        )
+        .order_by(JoinCode.id.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        return existing.code
+    row = join_codes.create(
+        session,
+        now,
+        unit_id=None,
+        role=None,
+        grants_admin=True,
+        max_uses=1,
+        expires_at=now + CLAIM_VALID,
+        created_by=None,
+    )
+    return row.code
+
+
+def announce_claim_code(code: str) -> None:
+    log.warning("No administrator yet. To become the first one, write to the bot: join %s", code)
+
+
+def make_admin(
+    session: Session, now: datetime, *, platform: str, user_id: str, workspace: str = "", default_locale: str
+) -> tuple[Person, bool]:
+    """Make the person behind a platform identity an admin (created if the bot has not met them).
+    Returns the person and whether they were an admin already."""
+    incoming = Incoming(platform=platform, user_id=user_id, workspace=workspace, address=None)
+    person = identify(session, incoming, now, default_locale)
+    already = person.is_admin
+    person.is_admin = True
+    revoke_claim_codes(session, now)
+    if not already:
+        session.add(
+            AuditLog(
+                at=now,
+                actor_person_id=None,
+                action="admin.add",
+                detail={"person": person.id, "platform": platform, "user": user_id, "via": "command line"},
+            )
+        )
+    session.flush()
+    return person, already
+
+
+# ------------------------------------------------------------------ the chat command
+
+
+def grant(ctx: Context, args: list[str]) -> list[Reply]:
+    """`admin grant @person`: among everyone the bot knows."""
+    t = ctx.t
+    if len(args) != 1:
+        raise UsageError(t._("Write admin grant and the person, for example: admin grant @anna"))
+    everyone = ctx.session.scalars(select(Person)).all()
+    person = person_lookup.resolve(ctx.session, t, args[0], everyone, t._("the people I know"))
+    name = person_lookup.label(ctx.session, person)
+    if person.is_admin:
+        return [Reply(t._("%(name)s is already an administrator.", name=name))]
+    person.is_admin = True
+    ctx.engine.audit(ctx, "admin.grant", {"person": person.id, "name": name})
+    return [Reply(t._("%(name)s is now an administrator.", name=name))]
+
+
+def register(registry: Registry) -> None:
+    registry.command(
+        "admin grant",
+        Audience.ADMIN,
+        N_("make someone an administrator"),
+        "admin grant @anna",
+    )(grant)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def cli_admin_add(args: argparse.Namespace, config: Config) -> int:
+    from bot import runtime
+    from storage.db import transaction
+
+    app = runtime.start(config, offer_admin_claim=False)
+    t = translator(config.default_locale)
+    with transaction(app.sessions) as session:
+        _person, already = make_admin(
+            session,
+            app.clock.now(),
+            platform=args.platform,
+            user_id=args.user,
+            workspace=args.workspace or "",
+            default_locale=config.default_locale,
+        )
+    where = f"{args.platform}:{args.workspace + '/' if args.workspace else ''}{args.user}"
+    if already:
+        print(t._("%(who)s is already an administrator.", who=where))
+    else:
+        print(t._("%(who)s is now an administrator.", who=where))
+    app.db.dispose()
+    return 0
+
+
+def add_cli_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = sub.add_parser("admin", help="manage administrators")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+    add = asub.add_parser("add", help="make a platform user an administrator")
+    add.add_argument("--platform", required=True, choices=PLATFORMS)
+    add.add_argument("--user", required=True, help="the platform user id (the login name in the terminal)")
+    add.add_argument("--workspace", default="", help="the Slack workspace (team) id, if any")
+    add.set_defaults(handler=cli_admin_add)

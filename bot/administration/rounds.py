@@ -1,0 +1,596 @@
+"""Assessment rounds: `round open|status|close|list`, invitations, and joining an open round.
+
+Opening a round records who may answer (staff and principals of its units) as RoundParticipant
+rows and queues one invitation per person in the outbox under the key `invite:{round}:{person}`,
+so opening the same round again only invites people who were not invited before. Someone who
+joins a unit while a round of it is open is added to the round when they join.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.administration.command_options import split_options
+from bot.administration.instrument_admin import unknown_instrument
+from bot.administration.units import find_unit, person_zone, require_unit_rights
+from bot.commands import Audience, Context, Registry, UsageError
+from bot.config import Config
+from bot.conversation.assessment import about_minutes
+from bot.directory import catalogue
+from bot.directory.people import first_name, locale_of
+from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
+from bot.i18n import N_, Translator, translator
+from bot.messages import Choice, Reply
+from bot.outbox import enqueue
+from bot.permissions import descendants, visible_units
+from instruments.schema import pick
+from storage.db import upsert_insert
+from storage.models import (
+    Instrument,
+    InstrumentVersion,
+    Membership,
+    Outbox,
+    OutboxState,
+    Person,
+    Response,
+    ResponseStatus,
+    Role,
+    Round,
+    RoundParticipant,
+    RoundStatus,
+    RoundUnit,
+    Unit,
+)
+
+MIN_THRESHOLD = 3
+MAX_THRESHOLD = 1000
+MAX_NAME = 200
+# Roles whose members answer a round; managers look at the results instead.
+ANSWERING_ROLES = (Role.STAFF, Role.PRINCIPAL)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# ------------------------------------------------------------------ reading the command
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """A checked `round open` command: nothing is stored until every part of it is valid."""
+
+    version: InstrumentVersion
+    unit: Unit
+    unit_ids: frozenset[int]
+    closes_at: datetime
+    closes_on: date
+    reminder_rule: str
+    threshold: int
+    anonymous: bool
+    name: str
+
+
+def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
+    t = ctx.t
+    try:
+        day = date.fromisoformat(raw) if _DATE.match(raw) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise UsageError(t._("%(date)s is not a date: write it as YYYY-MM-DD, e.g. 2026-12-12.", date=raw))
+    zone = person_zone(ctx)
+    if day < ctx.now.astimezone(zone).date():
+        raise UsageError(t._("%(date)s has already passed: choose a closing date in the future.", date=raw))
+    # Open through the whole closing day, in the time zone of whoever opened the round.
+    return day, datetime.combine(day, time(23, 59, 59), zone).astimezone(UTC)
+
+
+def _threshold(ctx: Context, raw: str | None) -> int:
+    if raw is None:
+        return max(MIN_THRESHOLD, ctx.config.anonymity_threshold)
+    if not raw.isdigit() or not MIN_THRESHOLD <= int(raw) <= MAX_THRESHOLD:
+        raise UsageError(
+            ctx.t._(
+                "The threshold must be a whole number of at least %(min)s, so no one's answers can be singled out.",
+                min=MIN_THRESHOLD,
+            )
+        )
+    return int(raw)
+
+
+def _reminder_rule(ctx: Context, raw: str | None) -> str:
+    try:
+        return parse_rule(raw or DEFAULT_RULE).text()
+    except RuleInvalid as invalid:
+        raise UsageError(
+            ctx.t._(
+                "I can't read the reminder rule at %(part)s. Write it like 3wd,-2d,max3 "
+                "(3 working days after the invitation, 2 days before closing, at most 3 reminders) or off.",
+                part=invalid.part,
+            )
+        ) from None
+
+
+def _active_version(ctx: Context, instrument_id: str) -> InstrumentVersion:
+    row = ctx.session.get(Instrument, instrument_id.strip().lower())
+    version = (
+        ctx.session.get(InstrumentVersion, row.active_version_id) if row and row.active_version_id else None
+    )
+    if version is None:
+        raise unknown_instrument(ctx, instrument_id)
+    return version
+
+
+def read_request(ctx: Context, args: list[str]) -> RoundRequest:
+    t = ctx.t
+    options = split_options(
+        t, args, valued=("closes", "remind", "threshold", "name"), flags=("anonymous", "with-subunits")
+    )
+    if len(options.positional) < 2 or "closes" not in options.values:
+        raise UsageError(
+            t._(
+                "Write round open, the instrument, the unit and the closing date, for example: "
+                'round open digcomp-library "Ystad bibliotek" closes 2026-12-12'
+            )
+        )
+    version = _active_version(ctx, options.positional[0])
+    unit = find_unit(ctx, " ".join(options.positional[1:]))
+    require_unit_rights(ctx, unit)
+    closes_on, closes_at = _closing(ctx, options.values["closes"])
+    name = options.values.get("name", "").strip()
+    if len(name) > MAX_NAME:
+        raise UsageError(t._("That name is too long (at most %(n)s characters).", n=MAX_NAME))
+    unit_ids = descendants(ctx.session, {unit.id}) if "with-subunits" in options.flags else {unit.id}
+    return RoundRequest(
+        version=version,
+        unit=unit,
+        unit_ids=frozenset(unit_ids),
+        closes_at=closes_at,
+        closes_on=closes_on,
+        reminder_rule=_reminder_rule(ctx, options.values.get("remind")),
+        threshold=_threshold(ctx, options.values.get("threshold")),
+        anonymous="anonymous" in options.flags,
+        name=name,
+    )
+
+
+# ------------------------------------------------------------------ participants and invitations
+
+
+def round_title(session: Session, round_: Round, locale: str) -> str:
+    if round_.name:
+        return round_.name
+    return pick(catalogue.load(session, round_.instrument_version_id).title, locale)
+
+
+def round_unit_ids(session: Session, round_id: int) -> set[int]:
+    return set(session.scalars(select(RoundUnit.unit_id).where(RoundUnit.round_id == round_id)))
+
+
+def _answering_members(session: Session, unit_ids: set[int]) -> list[Membership]:
+    """One membership per person who may answer (a person in two of the units answers once)."""
+    rows = session.scalars(
+        select(Membership)
+        .where(Membership.unit_id.in_(unit_ids), Membership.role.in_(ANSWERING_ROLES))
+        .order_by(Membership.person_id, Membership.unit_id)
+    ).all()
+    first: dict[int, Membership] = {}
+    for membership in rows:
+        first.setdefault(membership.person_id, membership)
+    return list(first.values())
+
+
+def _add_participant(session: Session, round_: Round, membership: Membership, now: datetime) -> bool:
+    """Insert-or-ignore on the unique (round, person): two admins repeating `round open` at once,
+    or a join racing an opening, still leave one row. True when this call added it."""
+    dialect = session.get_bind().dialect.name
+    insert = upsert_insert(dialect)
+    result = session.execute(
+        insert(RoundParticipant)
+        .values(
+            round_id=round_.id,
+            person_id=membership.person_id,
+            unit_id=membership.unit_id,
+            invited_at=now,
+            reminders_off=False,
+        )
+        .on_conflict_do_nothing(index_elements=["round_id", "person_id"])
+        .returning(RoundParticipant.id)
+    )
+    return result.scalar() is not None
+
+
+def invitation(session: Session, config: Config, round_: Round, person: Person, unit: Unit) -> Reply:
+    """The invitation, in the person's own language, with the button that starts the round."""
+    t = translator(locale_of(person, config.default_locale))
+    instrument = catalogue.load(session, round_.instrument_version_id)
+    n = len(instrument.items_for(None))
+    closes = round_.closes_at.astimezone(ZoneInfo(person.timezone or config.default_timezone)).date()
+    name = first_name(person)
+    lines = [
+        t._("Hi %(name)s!", name=name) if name else t._("Hi!"),
+        t._(
+            "You are invited to the assessment %(title)s for %(unit)s. "
+            "It takes %(duration)s and is open until %(date)s.",
+            title=round_title(session, round_, t.locale),
+            unit=unit.name,
+            duration=about_minutes(t, n),
+            date=t.date(closes, "weekday"),
+        ),
+        _privacy_line(t, round_),
+    ]
+    return Reply("\n".join(lines), ((Choice(t._("Start the assessment"), f"o:{round_.id}"),),))
+
+
+def _privacy_line(t: Translator, round_: Round) -> str:
+    if round_.anonymous:
+        return t._("It is anonymous: when you finish, your answers are separated from your name.")
+    return t._(
+        "Only you see your answers; your unit sees only summaries of at least %(n)s people.",
+        n=round_.threshold,
+    )
+
+
+def invite_members(session: Session, config: Config, round_: Round, now: datetime) -> int:
+    """Add everyone who may answer and is not in the round yet; queue their invitation. Returns
+    how many were added. Safe to repeat: the participant row and the outbox key are both unique."""
+    added = 0
+    for membership in _answering_members(session, round_unit_ids(session, round_.id)):
+        if not _add_participant(session, round_, membership, now):
+            continue
+        added += 1
+        enqueue(
+            session,
+            person_id=membership.person_id,
+            kind="invite",
+            replies=[invitation(session, config, round_, membership.person, membership.unit)],
+            key=f"invite:{round_.id}:{membership.person_id}",
+            due_at=now,
+        )
+    return added
+
+
+def enroll_after_join(ctx: Context, unit_name: str) -> list[Reply]:
+    """Someone just joined a unit: add them to its open rounds and offer to start right away.
+
+    Called by `join`; the invitation is this reply, so nothing is queued for them.
+    """
+    unit = ctx.session.scalar(select(Unit).where(Unit.name == unit_name))
+    if unit is None:
+        return []
+    membership = ctx.session.scalar(
+        select(Membership).where(Membership.person_id == ctx.person.id, Membership.unit_id == unit.id)
+    )
+    if membership is None or membership.role not in ANSWERING_ROLES:
+        return []
+    rounds = ctx.session.scalars(
+        select(Round)
+        .join(RoundUnit, RoundUnit.round_id == Round.id)
+        .where(RoundUnit.unit_id == unit.id, Round.status == RoundStatus.OPEN, Round.closes_at > ctx.now)
+        .order_by(Round.closes_at)
+    ).all()
+    buttons = []
+    for round_ in rounds:
+        _add_participant(ctx.session, round_, membership, ctx.now)
+        closes = round_.closes_at.astimezone(person_zone(ctx)).date()
+        label = ctx.t._(
+            "%(title)s (closes %(date)s)",
+            title=round_title(ctx.session, round_, ctx.locale),
+            date=ctx.t.date(closes, "day_month"),
+        )
+        buttons.append((Choice(label, f"o:{round_.id}"),))
+    if not buttons:
+        return []
+    text = ctx.t.ngettext(
+        "%(unit)s has an assessment open for you. Start whenever you like:",
+        "%(unit)s has %(n)s assessments open for you. Choose one to start:",
+        len(buttons),
+        unit=unit.name,
+    )
+    return [Reply(text, tuple(buttons))]
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _same_open_round(session: Session, request: RoundRequest) -> Round | None:
+    """An open round of the same instrument version for exactly the same units (a repeated command)."""
+    candidates = session.scalars(
+        select(Round).where(
+            Round.status == RoundStatus.OPEN, Round.instrument_version_id == request.version.id
+        )
+    ).all()
+    for round_ in candidates:
+        if round_unit_ids(session, round_.id) == set(request.unit_ids):
+            return round_
+    return None
+
+
+def round_open(ctx: Context, args: list[str]) -> list[Reply]:
+    t = ctx.t
+    request = read_request(ctx, args)
+    existing = _same_open_round(ctx.session, request)
+    if existing is not None:
+        added = invite_members(ctx.session, ctx.config, existing, ctx.now)
+        if added:
+            ctx.engine.audit(ctx, "round.invite", {"round": existing.id, "added": added})
+        closes = existing.closes_at.astimezone(person_zone(ctx)).date()
+        return [
+            Reply(
+                t._(
+                    "Round #%(id)s (%(title)s) is already open for %(unit)s until %(date)s.",
+                    id=existing.id,
+                    title=round_title(ctx.session, existing, ctx.locale),
+                    unit=request.unit.name,
+                    date=t.date(closes, "weekday"),
+                )
+                + " "
+                + (
+                    t.ngettext(
+                        "I invited %(n)s person who was not invited before.",
+                        "I invited %(n)s people who were not invited before.",
+                        added,
+                    )
+                    if added
+                    # "I invited 0 people" read like a failure; the round's settings stay as they were.
+                    else t._("Everyone there is already invited; the round's settings are unchanged.")
+                )
+            )
+        ]
+    round_ = Round(
+        name=request.name,
+        instrument_version_id=request.version.id,
+        opens_at=ctx.now,
+        closes_at=request.closes_at,
+        reminder_rule=request.reminder_rule,
+        threshold=request.threshold,
+        anonymous=request.anonymous,
+        status=RoundStatus.OPEN,
+        created_by=ctx.person.id,
+        created_at=ctx.now,
+    )
+    ctx.session.add(round_)
+    ctx.session.flush()
+    for unit_id in sorted(request.unit_ids):
+        ctx.session.add(RoundUnit(round_id=round_.id, unit_id=unit_id))
+    ctx.session.flush()
+    invited = invite_members(ctx.session, ctx.config, round_, ctx.now)
+    ctx.engine.audit(
+        ctx,
+        "round.open",
+        {
+            "round": round_.id,
+            "instrument": request.version.instrument_id,
+            "version": request.version.version,
+            "units": sorted(request.unit_ids),
+            "closes": request.closes_on.isoformat(),
+            "threshold": request.threshold,
+            "remind": request.reminder_rule,
+            "anonymous": request.anonymous,
+            "invited": invited,
+        },
+    )
+    below = len(request.unit_ids) - 1
+    where = request.unit.name
+    if below:
+        where += " " + t.ngettext("and %(n)s unit below it", "and %(n)s units below it", below)
+    if invited:
+        invitations = t.ngettext(
+            "I am sending an invitation to %(n)s person.",
+            "I am sending invitations to %(n)s people.",
+            invited,
+        )
+    else:
+        invitations = t._(
+            "Nobody there can answer yet; people who join the unit with a code are added to the round."
+        )
+    settings = t._(
+        "Reminders: %(rule)s · anonymity threshold: %(threshold)s",
+        rule=request.reminder_rule,
+        threshold=request.threshold,
+    )
+    if request.anonymous:
+        settings += " · " + t._("anonymous")
+    opened = t._(
+        "Round #%(id)s (%(title)s) is open for %(unit)s until %(date)s.",
+        id=round_.id,
+        title=round_title(ctx.session, round_, ctx.locale),
+        unit=where,
+        date=t.date(request.closes_on, "weekday"),
+    )
+    lines = [opened, invitations, settings]
+    return [Reply("\n".join(lines))]
+
+
+def _visible_rounds(ctx: Context, *, open_only: bool) -> list[Round]:
+    query = select(Round).order_by(Round.id.desc())
+    if open_only:
+        query = query.where(Round.status == RoundStatus.OPEN)
+    rounds = ctx.session.scalars(query).all()
+    if ctx.person.is_admin:
+        return list(rounds)
+    allowed = visible_units(ctx.session, ctx.person)
+    return [r for r in rounds if round_unit_ids(ctx.session, r.id) & allowed]
+
+
+def find_round(ctx: Context, text: str) -> Round:
+    t = ctx.t
+    wanted = text.strip().removeprefix("#")
+    rounds = _visible_rounds(ctx, open_only=False)
+    if wanted.isdigit():
+        found = [r for r in rounds if r.id == int(wanted)]
+    else:
+        found = [r for r in rounds if r.name and r.name.casefold() == wanted.casefold()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            t._(
+                "Several rounds are called %(name)s: %(ids)s. Use the number.",
+                name=text,
+                ids=", ".join(f"#{r.id}" for r in found),
+            )
+        )
+    raise UsageError(t._("I don't know a round %(name)s. Type round list to see them.", name=text))
+
+
+@dataclass(frozen=True)
+class UnitCounts:
+    unit: str
+    invited: int
+    started: int
+    completed: int
+
+
+def round_counts(session: Session, round_: Round, unit_ids: set[int]) -> list[UnitCounts]:
+    """How many were invited, started and completed per unit: counts only, never names."""
+    invited = Counter(
+        dict(
+            session.execute(
+                select(RoundParticipant.unit_id, func.count())
+                .where(RoundParticipant.round_id == round_.id)
+                .group_by(RoundParticipant.unit_id)
+            ).all()
+        )
+    )
+    completed = Counter(
+        dict(
+            session.execute(
+                select(RoundParticipant.unit_id, func.count())
+                .where(RoundParticipant.round_id == round_.id, RoundParticipant.completed_at.is_not(None))
+                .group_by(RoundParticipant.unit_id)
+            ).all()
+        )
+    )
+    started = Counter(
+        dict(
+            session.execute(
+                select(Response.unit_id, func.count())
+                .where(Response.round_id == round_.id, Response.status != ResponseStatus.ABANDONED)
+                .group_by(Response.unit_id)
+            ).all()
+        )
+    )
+    units = session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.name)).all()
+    return [UnitCounts(u.name, invited[u.id], started[u.id], completed[u.id]) for u in units]
+
+
+def _round_heading(ctx: Context, round_: Round) -> str:
+    t = ctx.t
+    version = ctx.session.get(InstrumentVersion, round_.instrument_version_id)
+    assert version is not None
+    closes = t.date(round_.closes_at.astimezone(person_zone(ctx)).date())
+    state = (
+        t._("open until %(date)s", date=closes)
+        if round_.status is RoundStatus.OPEN
+        else t._("closed (planned until %(date)s)", date=closes)
+    )
+    return f"#{round_.id} {round_title(ctx.session, round_, ctx.locale)} · {version.instrument_id} v{version.version} · {state}"
+
+
+def round_status(ctx: Context, args: list[str]) -> list[Reply]:
+    t = ctx.t
+    rounds = [find_round(ctx, " ".join(args))] if args else _visible_rounds(ctx, open_only=True)
+    if not rounds:
+        return [Reply(t._("There is no open round. Open one with round open."))]
+    allowed = visible_units(ctx.session, ctx.person)
+    blocks = []
+    for round_ in rounds:
+        lines = [_round_heading(ctx, round_)]
+        counts = round_counts(ctx.session, round_, round_unit_ids(ctx.session, round_.id) & allowed)
+        for c in counts:
+            lines.append(
+                "  "
+                + t._(
+                    "%(unit)s: %(invited)s invited · %(started)s started · %(completed)s completed",
+                    unit=c.unit,
+                    invited=c.invited,
+                    started=c.started,
+                    completed=c.completed,
+                )
+            )
+        if len(counts) > 1:
+            lines.append(
+                "  "
+                + t._(
+                    "Total: %(invited)s invited · %(started)s started · %(completed)s completed",
+                    invited=sum(c.invited for c in counts),
+                    started=sum(c.started for c in counts),
+                    completed=sum(c.completed for c in counts),
+                )
+            )
+        blocks.append("\n".join(lines))
+    return [Reply("\n\n".join(blocks))]
+
+
+def round_list(ctx: Context, _args: list[str]) -> list[Reply]:
+    t = ctx.t
+    rounds = _visible_rounds(ctx, open_only=False)[:30]
+    if not rounds:
+        return [Reply(t._("There are no rounds yet. Open one with round open."))]
+    lines = [t._("Rounds (newest first):")]
+    for round_ in rounds:
+        names = ctx.session.scalars(
+            select(Unit.name)
+            .join(RoundUnit, RoundUnit.unit_id == Unit.id)
+            .where(RoundUnit.round_id == round_.id)
+            .order_by(Unit.name)
+        ).all()
+        lines.append(f"• {_round_heading(ctx, round_)} · {', '.join(names)}")
+    return [Reply("\n".join(lines))]
+
+
+def round_close(ctx: Context, args: list[str]) -> list[Reply]:
+    t = ctx.t
+    if not args:
+        raise UsageError(t._("Write round close and the round's number, for example: round close 3"))
+    round_ = find_round(ctx, " ".join(args))
+    title = round_title(ctx.session, round_, ctx.locale)
+    if round_.status is RoundStatus.CLOSED:
+        return [Reply(t._("Round #%(id)s (%(title)s) is already closed.", id=round_.id, title=title))]
+    round_.status = RoundStatus.CLOSED
+    # Invitations and reminders not sent yet would point at a closed round.
+    cancelled = ctx.session.execute(
+        update(Outbox)
+        .where(
+            Outbox.state == OutboxState.PENDING,
+            Outbox.idempotency_key.like(f"invite:{round_.id}:%")
+            | Outbox.idempotency_key.like(f"reminder:{round_.id}:%"),
+        )
+        .values(state=OutboxState.CANCELLED)
+    ).rowcount  # type: ignore[attr-defined]
+    ctx.engine.audit(ctx, "round.close", {"round": round_.id, "cancelled_messages": int(cancelled)})
+    return [
+        Reply(
+            t._("Round #%(id)s (%(title)s) is closed; no more answers are taken.", id=round_.id, title=title)
+        )
+    ]
+
+
+def register(registry: Registry) -> None:
+    registry.command(
+        "round open",
+        Audience.ADMIN,
+        N_(
+            "open an assessment round and invite the unit "
+            "(options: remind RULE, threshold N, anonymous, name NAME, with-subunits)"
+        ),
+        'round open digcomp-library "Ystad bibliotek" closes 2026-12-12 remind 3wd,-2d,max3 threshold 5',
+    )(round_open)
+    registry.command(
+        "round status",
+        Audience.PRINCIPAL,
+        N_("how many were invited, started and completed, per unit"),
+        "round status 3",
+    )(round_status)
+    registry.command("round list", Audience.PRINCIPAL, N_("all rounds, newest first"), "round list")(
+        round_list
+    )
+    registry.command(
+        "round close", Audience.ADMIN, N_("close a round: no more answers are taken"), "round close 3"
+    )(round_close)

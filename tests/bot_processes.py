@@ -1,0 +1,116 @@
+"""Real `assessbot run` processes for the scale-out scenarios: a fresh PostgreSQL schema, Telegram
+webhook mode against the fake Bot API (or Slack HTTP mode against the fake Web API), started,
+stopped and killed like a supervisor would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from tests.conftest import POSTGRES_URL, postgres_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def empty_postgres_schema() -> Iterator[str]:
+    """A schema with nothing in it (not even alembic_version): the URL of a database never started."""
+    schema = f"assessbot_empty_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield postgres_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class BotProcess:
+    """One `assessbot run` with the given ASSESSBOT_ settings; its log is kept in a file."""
+
+    def __init__(self, settings: Mapping[str, str], log: Path) -> None:
+        self.settings = dict(settings)
+        self.log_path = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BotProcess:
+        env = {**os.environ, **{f"ASSESSBOT_{k.upper()}": v for k, v in self.settings.items()}}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine or container dies."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM and wait; the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return int(self.process.returncode)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def telegram_webhook_settings(
+    database_url: str, api_url: str, token: str, port: int, out: Path
+) -> dict[str, str]:
+    return {
+        "database_url": database_url,
+        "output_dir": str(out),
+        "telegram_token": token,
+        "telegram_api_url": api_url,
+        "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram",
+        "telegram_webhook_listen": "127.0.0.1",
+        "telegram_webhook_port": str(port),
+        "telegram_webhook_secret": "scale-out-secret",
+        # The fake allows any rate; the bot's own pacing is not what these scenarios look at.
+        "telegram_max_per_second": "1000",
+    }

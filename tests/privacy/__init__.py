@@ -1,0 +1,1 @@
+"""Privacy attacks, each played as a determined reader would."""

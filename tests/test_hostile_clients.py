@@ -1,0 +1,375 @@
+"""Someone on the network plays the hostile client against `assessbot run`'s public endpoints.
+
+Slack's request URL (HTTP mode) and the Telegram webhook are reached over real sockets, the bytes
+broken on purpose: lengths that lie, bodies that never finish, connections left half open, bodies
+that are not what they claim. Every such request gets an HTTP status or a closed connection within
+a few seconds, and the process's memory and threads stay where they were. One `assessbot run` per
+platform serves the whole module (the database is not what is under test, so SQLite is enough).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient, dm_channel_id, sign_request
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.served import (
+    BotProcess,
+    closed_by_server,
+    connect,
+    exchange,
+    free_port,
+    http_get,
+    post,
+    post_head,
+    running,
+    stream,
+)
+
+SIGNING_SECRET = "hostile-signing-secret-0123456789"
+IDLE_SECONDS = 2  # ASSESSBOT_HTTP_IDLE_TIMEOUT for these processes
+BODY_SECONDS = 2  # ASSESSBOT_HTTP_BODY_TIMEOUT
+SOON = IDLE_SECONDS + BODY_SECONDS + 2  # "within a few seconds"
+EVENTS = "/slack/events"
+WEBHOOK = "/telegram/hook"
+HUGE = 200 * 1024 * 1024
+ANNA = "U0ANNA"
+
+
+def settings(tmp: Path, **more: str) -> dict[str, str]:
+    return {
+        "ASSESSBOT_DATABASE_URL": f"sqlite:///{tmp / 'assessbot.sqlite3'}",
+        "ASSESSBOT_OUTPUT_DIR": str(tmp / "out"),
+        "ASSESSBOT_HTTP_IDLE_TIMEOUT": str(IDLE_SECONDS),
+        "ASSESSBOT_HTTP_BODY_TIMEOUT": str(BODY_SECONDS),
+        **more,
+    }
+
+
+@pytest.fixture(scope="module")
+def slack_api() -> Iterator[FakeSlackAPI]:
+    with FakeSlackAPI() as fake:
+        fake.add_user(ANNA, locale="en-US", real_name="Anna Svensson")
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def slack_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def slack_bot(
+    slack_api: FakeSlackAPI, slack_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BotProcess]:
+    tmp = tmp_path_factory.mktemp("slack-hostile")
+    env = settings(
+        tmp,
+        ASSESSBOT_SLACK_BOT_TOKEN=slack_api.token,
+        ASSESSBOT_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        ASSESSBOT_SLACK_API_URL=slack_api.base_url,
+        ASSESSBOT_SLACK_PORT=str(slack_port),
+    )
+    with running(env, slack_port) as bot:
+        yield bot
+
+
+def signed(body: bytes, content_type: str, *, secret: str = SIGNING_SECRET) -> bytes:
+    ts = str(int(time.time()))
+    return post(
+        EVENTS,
+        body,
+        {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign_request(secret, ts, body),
+        },
+    )
+
+
+def assert_no_traceback(bot: BotProcess) -> None:
+    assert "Traceback" not in bot.log()
+
+
+# ---------------------------------------------------------------------------------- Slack
+
+
+def test_a_negative_content_length_on_slack_gets_400_instead_of_an_endless_read(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    before = slack_bot.rss_mb
+    head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": "-1"})
+    answer = exchange(slack_port, head, then=stream(HUGE))
+    assert answer.status == 400
+    assert answer.seconds < SOON
+    assert slack_bot.rss_mb - before < 30
+    assert_no_traceback(slack_bot)
+
+
+def test_a_slack_post_without_a_length_is_refused(slack_bot: BotProcess, slack_port: int) -> None:
+    head = post_head(EVENTS, {"Content-Type": "application/json"})
+    answer = exchange(slack_port, head + b'{"type": "url_verification"}')
+    assert answer.status in (400, 411)
+    assert answer.seconds < SOON
+
+
+def test_a_slack_body_that_never_finishes_is_cut_off(slack_bot: BotProcess, slack_port: int) -> None:
+    head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": "1000"})
+    answer = exchange(slack_port, head + b'{"type": ', wait=SOON + 4)
+    assert answer.status == 408 or answer.closed
+    assert answer.seconds < SOON
+
+
+def test_200_half_open_connections_to_slack_hold_no_threads_and_are_closed(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    threads, rss = slack_bot.threads, slack_bot.rss_mb
+    sockets = [connect(slack_port) for _ in range(200)]
+    try:
+        for sock in sockets:
+            sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+        time.sleep(0.5)
+        assert slack_bot.threads <= threads + 4
+        assert http_get(slack_port, "/healthz").status == 200  # others are still served meanwhile
+        deadline = time.monotonic() + SOON
+        assert all(closed_by_server(sock, deadline - time.monotonic()) for sock in sockets)
+        assert slack_bot.rss_mb - rss < 40
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_unsigned_malformed_json_to_slack_gets_401_not_a_dropped_connection(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    answer = exchange(
+        slack_port, post(EVENTS, b'{"type": "event_callback", ', {"Content-Type": "application/json"})
+    )
+    assert answer.status == 401
+    assert_no_traceback(slack_bot)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"type": "event_callback", ', "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b"\xff\xfe not text", "application/json"),
+        (b"payload=%7B%22type%22%3A", "application/x-www-form-urlencoded"),
+        (b"payload=%5B1%5D", "application/x-www-form-urlencoded"),
+    ],
+    ids=["cut-json", "json-list", "not-utf8", "cut-form-payload", "form-payload-list"],
+)
+def test_a_signed_but_malformed_slack_body_gets_400(
+    slack_bot: BotProcess, slack_port: int, body: bytes, content_type: str
+) -> None:
+    answer = exchange(slack_port, signed(body, content_type))
+    assert answer.status == 400
+    assert_no_traceback(slack_bot)
+
+
+def test_an_unsigned_oversized_slack_post_is_refused_before_it_is_read(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    before = slack_bot.rss_mb
+    head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": str(HUGE)})
+    answer = exchange(slack_port, head, then=stream(HUGE))
+    assert answer.status == 413
+    assert answer.seconds < SOON
+    assert slack_bot.rss_mb - before < 30
+
+
+def test_a_bad_or_stale_slack_signature_gets_401(slack_bot: BotProcess, slack_port: int) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c"}).encode()
+    assert exchange(slack_port, signed(body, "application/json", secret="not-the-secret")).status == 401
+    stale = str(int(time.time()) - 600)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stale,
+        "X-Slack-Signature": sign_request(SIGNING_SECRET, stale, body),
+    }
+    assert exchange(slack_port, post(EVENTS, body, headers)).status == 401
+
+
+def test_an_idle_keep_alive_connection_to_slack_is_closed(slack_bot: BotProcess, slack_port: int) -> None:
+    with connect(slack_port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        assert closed_by_server(sock, IDLE_SECONDS + 3)
+
+
+def test_garbage_instead_of_http_gets_400(slack_bot: BotProcess, slack_port: int) -> None:
+    answer = exchange(slack_port, b"HELLO THERE\r\n\r\n")
+    assert answer.status == 400 or (answer.closed and answer.status is None)
+    assert answer.seconds < SOON
+
+
+def test_after_all_that_slack_still_gets_its_answers(
+    slack_bot: BotProcess, slack_port: int, slack_api: FakeSlackAPI
+) -> None:
+    client = SlackEventsClient(f"http://127.0.0.1:{slack_port}{EVENTS}", SIGNING_SECRET, api=slack_api)
+    assert client.send_command(text="help", user_id=ANNA)[0] == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(
+            "Here is what you can do" in m.get("text", "")
+            for m in slack_api.channel_messages(dm_channel_id(ANNA))
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no answer to /assess help")
+    assert_no_traceback(slack_bot)
+
+
+# ---------------------------------------------------------------------------------- Telegram
+
+
+@pytest.fixture(scope="module")
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    with FakeTelegramAPI(local_mode=True) as fake:  # a self-hosted Bot API: plain http on any port
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def hook_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def telegram_bot(
+    telegram_api: FakeTelegramAPI, hook_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BotProcess]:
+    tmp = tmp_path_factory.mktemp("telegram-hostile")
+    env = settings(
+        tmp,
+        ASSESSBOT_TELEGRAM_TOKEN=telegram_api.token,
+        ASSESSBOT_TELEGRAM_API_URL=f"http://127.0.0.1:{telegram_api.port}",
+        ASSESSBOT_TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}{WEBHOOK}",
+        ASSESSBOT_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
+        ASSESSBOT_TELEGRAM_WEBHOOK_PORT=str(hook_port),
+    )
+    with running(env, hook_port) as bot:
+        deadline = time.monotonic() + 30
+        while not telegram_api.webhook_secret and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert telegram_api.webhook_secret  # derived from the token, given to setWebhook
+        yield bot
+
+
+def from_telegram(body: bytes, secret: str | None, content_type: str = "application/json") -> bytes:
+    headers = {"Content-Type": content_type}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    return post(WEBHOOK, body, headers)
+
+
+def test_an_unsigned_oversized_webhook_post_is_refused_before_its_body_is_sent(
+    telegram_bot: BotProcess, hook_port: int
+) -> None:
+    before = telegram_bot.rss_mb
+    head = post_head(WEBHOOK, {"Content-Type": "application/json", "Content-Length": str(HUGE)})
+    answer = exchange(hook_port, head, wait=SOON)  # not one byte of the body: the answer comes first
+    assert answer.status in (403, 413)
+    assert answer.seconds < SOON
+    answer = exchange(hook_port, head, then=stream(HUGE))
+    assert answer.status in (403, 413)
+    assert telegram_bot.rss_mb - before < 30
+
+
+def test_an_oversized_webhook_post_with_the_secret_gets_413_unread(
+    telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int
+) -> None:
+    head = post_head(
+        WEBHOOK,
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(HUGE),
+            "X-Telegram-Bot-Api-Secret-Token": str(telegram_api.webhook_secret),
+        },
+    )
+    answer = exchange(hook_port, head, wait=SOON)
+    assert answer.status == 413
+
+
+def test_a_negative_or_missing_length_on_the_webhook_is_refused(
+    telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int
+) -> None:
+    secret = str(telegram_api.webhook_secret)
+    negative = post_head(WEBHOOK, {"Content-Length": "-1", "X-Telegram-Bot-Api-Secret-Token": secret})
+    answer = exchange(hook_port, negative, then=stream(HUGE))
+    assert answer.status == 400
+    assert answer.seconds < SOON
+    missing = post_head(WEBHOOK, {"X-Telegram-Bot-Api-Secret-Token": secret})
+    assert exchange(hook_port, missing + b'{"update_id": 1}').status in (400, 411)
+
+
+def test_a_webhook_body_that_never_finishes_is_cut_off(
+    telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int
+) -> None:
+    head = post_head(
+        WEBHOOK,
+        {"Content-Length": "1000", "X-Telegram-Bot-Api-Secret-Token": str(telegram_api.webhook_secret)},
+    )
+    answer = exchange(hook_port, head + b'{"update_id": ', wait=SOON + 4)
+    assert answer.status == 408 or answer.closed
+    assert answer.seconds < SOON
+
+
+def test_200_half_open_connections_to_the_webhook_are_closed(
+    telegram_bot: BotProcess, hook_port: int
+) -> None:
+    threads, rss = telegram_bot.threads, telegram_bot.rss_mb
+    sockets = [connect(hook_port) for _ in range(200)]
+    try:
+        for sock in sockets:
+            sock.sendall(f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tele".encode())
+        time.sleep(0.5)
+        assert telegram_bot.threads <= threads + 4
+        assert http_get(hook_port, "/healthz").status == 200
+        deadline = time.monotonic() + SOON
+        assert all(closed_by_server(sock, deadline - time.monotonic()) for sock in sockets)
+        assert telegram_bot.rss_mb - rss < 40
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"update_id": 7, "message": ', "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b'{"update_id": "seven"}', "application/json"),
+        (b"update_id=7&message=hi", "application/x-www-form-urlencoded"),
+    ],
+    ids=["cut-json", "json-list", "not-an-update", "form-body"],
+)
+def test_a_malformed_webhook_body_with_the_secret_gets_400(
+    telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int, body: bytes, content_type: str
+) -> None:
+    answer = exchange(hook_port, from_telegram(body, str(telegram_api.webhook_secret), content_type))
+    assert answer.status == 400
+    assert_no_traceback(telegram_bot)
+
+
+def test_a_wrong_webhook_secret_gets_403(telegram_bot: BotProcess, hook_port: int) -> None:
+    assert exchange(hook_port, from_telegram(b'{"update_id": 1}', "wrong-secret")).status == 403
+    assert exchange(hook_port, from_telegram(b'{"update_id": 1}', None)).status == 403
+
+
+def test_after_all_that_telegram_updates_still_arrive(
+    telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int
+) -> None:
+    update = telegram_api.push_message(4242, "/help")
+    assert telegram_api.deliver_webhook(update) == 200
+    # Acknowledged once handled: the answer has gone out before the 200 (a crash before it would
+    # leave the update to be delivered again).
+    assert any("Here is what you can do" in m.text for m in telegram_api.chat(4242))
+    assert_no_traceback(telegram_bot)
