@@ -11,15 +11,15 @@ person's own press included, so a crowd waited behind itself and behind the remi
 - bulk: everything else sent to a chat (the outbox's reminders and digests, the default) waits
   for room in a sliding one-second window, as Telegram counts: all sends in the last second plus
   a headroom for the interactive traffic of the last few seconds stay under the limit, less a
-  margin for sends that arrive closer together than they left. With nobody pressing, the outbox
-  has the whole limit; during a crowd it yields.
+  margin; bulk sends also leave evenly spaced. With nobody pressing, the outbox has the whole
+  limit; during a crowd it yields.
 
 A 429 on either lane pauses every send for its `retry_after`, and the call is tried again after
 the pause, twice, before the caller hears of it (the handlers then wait and retry themselves, the
 outbox hands the wait back to its dispatcher); retrying in place keeps one chat's messages in
-their order. Calls
-without a chat (getUpdates, answerCallbackQuery, setMyCommands) are not paced: Telegram's message
-limits are not about them. Edits are not counted, as Telegram counts messages sent.
+their order. Calls without a chat (getUpdates, answerCallbackQuery, setWebhook) are not paced and
+do not wait for a pause, Telegram's message limits not being about them; a 429 on one is waited
+out by that call alone. Edits are not counted, as Telegram counts messages sent.
 """
 
 from __future__ import annotations
@@ -86,25 +86,26 @@ def headroom(recent_interactive: int) -> float:
 
 
 class Window:
-    """The sends that may still count in Telegram's window, and the interactive ones of the last
-    few seconds; not thread-safe (one event loop uses it).
+    """The sends of the last second and the interactive ones of the last few, as they left; not
+    thread-safe (one event loop uses it).
 
-    Telegram counts a send when it arrives, somewhere between its leaving and its answer. So a send
-    counts from when it leaves until a second after its answer: whatever second Telegram looks at,
-    every send it could see in it is counted here.
+    Bulk sends leave evenly spaced (at most `capacity` a second, no burst) as well as within the
+    window: sends that leave together can arrive closer together than they left, and spacing
+    keeps that to the jitter of the network, which the margin covers.
     """
 
     def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = max(1.0, per_second * (1 - MARGIN))
+        self.spacing = 1.0 / self.capacity
         self.clock = clock
-        self.answered: deque[float] = deque()  # when each send of the last second was answered
+        self.sent: deque[float] = deque()
         self.interactive: deque[float] = deque()
-        self.in_flight = 0
+        self.next_bulk = 0.0
         self.paused_until = 0.0
 
     def _forget(self, now: float) -> None:
-        while self.answered and self.answered[0] <= now - WINDOW:
-            self.answered.popleft()
+        while self.sent and self.sent[0] <= now - WINDOW:
+            self.sent.popleft()
         while self.interactive and self.interactive[0] <= now - RECENT:
             self.interactive.popleft()
 
@@ -114,28 +115,26 @@ class Window:
     def pause_left(self) -> float:
         return max(0.0, self.paused_until - self.clock())
 
-    def leave(self) -> None:
-        """A send goes now (an interactive one without waiting for room)."""
-        self.in_flight += 1
-
-    def answer(self, *, interactive: bool) -> None:
+    def note_interactive(self) -> None:
         now = self.clock()
-        self.in_flight -= 1
-        self.answered.append(now)
-        if interactive:
-            self.interactive.append(now)
+        self._forget(now)
+        self.sent.append(now)
+        self.interactive.append(now)
 
     def bulk_wait(self) -> float:
-        """0 when a bulk send may leave now (then `leave` it); otherwise seconds to wait first."""
+        """0 and the send counted when a bulk send may leave now; otherwise seconds to wait first."""
         now = self.clock()
         if now < self.paused_until:
             return self.paused_until - now
+        if now < self.next_bulk:
+            return self.next_bulk - now
         self._forget(now)
-        counted = len(self.answered) + self.in_flight
-        if counted + 1 + headroom(len(self.interactive)) <= self.capacity:
-            return 0.0
-        oldest = self.answered[0] if self.answered else now
-        return max(0.005, oldest + WINDOW - now)
+        if len(self.sent) + 1 + headroom(len(self.interactive)) > self.capacity:
+            oldest = self.sent[0] if self.sent else now
+            return max(0.001, oldest + WINDOW - now)
+        self.sent.append(now)
+        self.next_bulk = now + self.spacing
+        return 0.0
 
 
 class Lanes(BaseRateLimiter[None]):
@@ -145,6 +144,7 @@ class Lanes(BaseRateLimiter[None]):
         self, per_second: float, *, retries: int = 2, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.window = Window(per_second, clock)
+        self._bulk = asyncio.Lock()
         self.retries = retries  # after a 429 and its pause, before the caller hears of it
 
     async def initialize(self) -> None:
@@ -162,30 +162,32 @@ class Lanes(BaseRateLimiter[None]):
         data: dict[str, Any],
         rate_limit_args: None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        if data.get("chat_id") is None:
-            return await callback(*args, **kwargs)
-        interactive = _lane.get() is Lane.INTERACTIVE
-        counted = endpoint in COUNTED
+        to_chat = data.get("chat_id") is not None
         for attempt in range(self.retries + 1):
-            await self._turn(counted, interactive)
+            if to_chat:
+                await self._turn(endpoint)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
-                self.window.pause(retry_seconds(error))
+                if to_chat:
+                    self.window.pause(retry_seconds(error))
                 if attempt == self.retries:
                     raise
-            finally:
-                if counted:
-                    self.window.answer(interactive=interactive)
+                if not to_chat:  # setWebhook and the like: only this call waits
+                    await asyncio.sleep(retry_seconds(error))
         raise AssertionError("unreachable")
 
-    async def _turn(self, counted: bool, interactive: bool) -> None:
-        """Wait out a pause, and for a bulk message its room in the window; then it leaves."""
+    async def _turn(self, endpoint: str) -> None:
+        """Wait out a pause, and for a bulk message its turn: one bulk send waits for its slot at a
+        time, the others queue behind it in order."""
         window = self.window
         while (wait := window.pause_left()) > 0:
             await asyncio.sleep(wait)
-        if counted and not interactive:
+        if endpoint not in COUNTED:
+            return
+        if _lane.get() is Lane.INTERACTIVE:
+            window.note_interactive()
+            return
+        async with self._bulk:
             while (wait := window.bulk_wait()) > 0:
                 await asyncio.sleep(wait)
-        if counted:
-            window.leave()
