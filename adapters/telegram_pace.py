@@ -89,14 +89,17 @@ class Window:
     """The sends of the last second and the interactive ones of the last few, as they left; not
     thread-safe (one event loop uses it).
 
-    Bulk sends leave evenly spaced (at most `capacity` a second, no burst) as well as within the
-    window: sends that leave together can arrive closer together than they left, and spacing
-    keeps that to the jitter of the network, which the margin covers.
+    Bulk sends leave evenly spaced (at most `capacity` a second, hardly any burst) as well as
+    within the window: sends that leave together can arrive closer together than they left, and
+    spacing keeps that to the jitter of the network, which the margin covers.
     """
 
     def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = max(1.0, per_second * (1 - MARGIN))
         self.spacing = 1.0 / self.capacity
+        # A few sends may leave back to back (about a hundredth of a second's worth, at least two),
+        # so a sleep that oversleeps on a busy machine does not cost its slot.
+        self.slack = (max(2.0, self.capacity / 100) - 1) * self.spacing
         self.clock = clock
         self.sent: deque[float] = deque()
         self.interactive: deque[float] = deque()
@@ -126,14 +129,14 @@ class Window:
         now = self.clock()
         if now < self.paused_until:
             return self.paused_until - now
-        if now < self.next_bulk:
-            return self.next_bulk - now
+        if now < self.next_bulk - self.slack:
+            return self.next_bulk - self.slack - now
         self._forget(now)
         if len(self.sent) + 1 + headroom(len(self.interactive)) > self.capacity:
             oldest = self.sent[0] if self.sent else now
             return max(0.001, oldest + WINDOW - now)
         self.sent.append(now)
-        self.next_bulk = now + self.spacing
+        self.next_bulk = max(self.next_bulk, now) + self.spacing
         return 0.0
 
 
