@@ -2,7 +2,7 @@
 
 Whoever can reach the port can send anything, so nothing is read that has not been bounded first:
 * aiohttp's own parser refuses a malformed request line or header, and a negative or non-numeric
-  Content-Length, with 400; request lines and header fields are capped at 8 kB.
+  Content-Length, with 400; request lines and header fields are capped at 8 kB, headers at 48.
 * A POST must say how long it is (411 otherwise, chunked bodies included) and that length must be
   at most `Limits.max_body` (413): both are refused from the headers alone, before any body byte.
 * aiohttp closes a connection that has no complete request within `keepalive_timeout`, from the
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2_000_000  # Slack's largest payloads are tens of kB, Telegram's updates a few
 HEALTH_PATH = "/healthz"
 HEALTH_SECONDS = 3.0  # a probe that takes longer is answered 503
+MAX_HEADERS = 48
 BACKLOG = 128  # a burst of clicks from many people queues instead of being refused
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -155,6 +156,12 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         app,
         access_log=None,  # request lines are not worth a log line each; errors are logged
         keepalive_timeout=limits.idle_seconds,
+        # Slack and Telegram send about a dozen headers (a proxy adds a few): 48 of at most 8 kB
+        # bound what one connection's headers can hold.
+        max_headers=MAX_HEADERS,
+        # Neither platform compresses what it sends: a compressed body is read as it came (and is
+        # then not JSON: 400) rather than inflated up to the size limit.
+        auto_decompress=False,
         lingering_time=0,
         shutdown_timeout=2.0,
         handle_signals=False,

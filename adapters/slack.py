@@ -181,7 +181,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class SlackAdapter:
     """The Bolt app and its listeners over one engine, for one installed workspace."""
 
-    def __init__(self, engine: Engine, client: WebClient, *, signing_secret: str | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: WebClient,
+        *,
+        signing_secret: str | None,
+        answer_after_handling: bool = False,
+    ) -> None:
         self.engine = engine
         self.client = client
         auth = client.auth_test()
@@ -197,7 +204,9 @@ class SlackAdapter:
             client=client,
             # Socket Mode needs no signing secret (the socket is authenticated; Bolt skips the check).
             signing_secret=signing_secret or "",
-            process_before_response=False,
+            # In HTTP mode Slack's request is answered once its listener has returned (the engine
+            # has committed): a process killed mid-event leaves it unanswered, and Slack retries it.
+            process_before_response=answer_after_handling,
             listener_executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-listener"),
             logger=logging.getLogger("adapters.slack.bolt"),
         )
@@ -625,7 +634,10 @@ def build_adapter(runtime: Runtime, client: WebClient | None = None) -> SlackAda
     if not config.slack_bot_token and client is None:
         raise ValueError("ASSESSBOT_SLACK_BOT_TOKEN is not set")
     return SlackAdapter(
-        runtime.engine, client or make_client(config), signing_secret=config.slack_signing_secret
+        runtime.engine,
+        client or make_client(config),
+        signing_secret=config.slack_signing_secret,
+        answer_after_handling=not config.slack_app_token,  # HTTP mode
     )
 
 

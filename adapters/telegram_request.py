@@ -3,10 +3,9 @@
 `BaseRequest` is python-telegram-bot's documented extension point for the HTTP library: everything
 above it stays the library's own (building each request, turning an error answer into `RetryAfter`,
 `Forbidden` and the rest, parsing the result). We swap the layer below because of its cost: one
-sendMessage through httpx (httpcore's connection pool, anyio streams, h11) takes about 2 ms of CPU
-on our 2-core machine, through aiohttp (C HTTP parser) about 0.4 ms; the bot is one Python process,
-so that is the difference between a few hundred and well over a thousand messages a second
-(bench/RESULTS.md, fan-out).
+sendMessage through httpx (httpcore's connection pool, anyio streams, h11) takes several times the
+CPU it takes through aiohttp (C HTTP parser), and the bot is one Python process, so that decides
+how many messages a second it can send (bench/RESULTS.md, fan-out).
 
 Timeouts keep python-telegram-bot's meaning: `pool_timeout` bounds waiting for a free connection,
 `connect_timeout` opening one, `read_timeout` each wait for the answer. aiohttp has no separate

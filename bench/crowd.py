@@ -284,10 +284,10 @@ def run_minimal(database: Database, crowd: Crowd) -> Figures:
 
 
 def _crowd(sizes: Sizes, think: tuple[float, float], per_second: int | None, wave: int = 0) -> Crowd:
-    people = sizes.pick(full=40, smoke=4)
+    people = sizes.pick(full=40, smoke=3)
     if sizes.smoke:
         think = (think[0] / 10, think[1] / 10)
-    duration = 2.0 if sizes.smoke else (10.0 if think == (0.0, 0.0) else 24.0)
+    duration = 1.0 if sizes.smoke else (10.0 if think == (0.0, 0.0) else 24.0)
     return Crowd(people, think, duration, per_second, wave=sizes.pick(full=wave, smoke=wave // 40))
 
 

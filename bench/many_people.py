@@ -9,8 +9,8 @@ answer, the answer that completes), the mean time of its last tenth of occurrenc
 first tenth; the ratio is the whole run priced at the early costs over the run priced at the late
 ones. The raw event rates of the run's first and last tenth are printed too, but their mix of work
 differs: the first tenth is the cohort filling up, with few completions yet, and the last is the
-cohort draining, with more; a completion draws the person's result chart (about 0.15 s), a
-hundred times what an answer costs. Every half a percent of the run the same reference chart is
+cohort draining, with more; a completion draws the person's result chart, which costs many times
+what an answer does. Every half a percent of the run the same reference chart is
 drawn outside the events, so the line also says how much the machine itself slowed down or sped up
 meanwhile. Peak memory is the process's peak resident set size.
 """

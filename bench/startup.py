@@ -147,7 +147,11 @@ def _first_chart(api: WatchedAPI) -> float:
     raise RuntimeError("the assessment did not end with a result chart in time")
 
 
-@register("start-up", "assessbot run to its first poll, idle memory and first chart, beside a minimal bot")
+@register(
+    "start-up",
+    "assessbot run to its first poll, idle memory and first chart, beside a minimal bot",
+    databases=("sqlite",),  # the start is the same on PostgreSQL but for the driver
+)
 def run(database: Database, _sizes: Sizes) -> Outcome:
     api = WatchedAPI()
     with api, tempfile.TemporaryDirectory(prefix="assessbot-bench-") as output:

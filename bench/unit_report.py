@@ -4,8 +4,8 @@
 
 The data is generated with set-based SQL (generate_series), so setting up a million answers takes
 seconds, not an hour of simulated chats. Rows written past the bot also skip what the bot does when
-a response completes: keeping the unit's publication once a step of responses fills
-(bot/publication_store.py). So every unit is published once after loading, as the completions
+a response completes: sealing the unit's steps and keeping its publication once a step of
+responses fills (bot/publication_store.py). So every unit is sealed and published once after loading, as the completions
 would have left it, and that time is printed. The line also gives the report's time with nothing
 kept (the unit's publication deleted in the measuring transaction): what a report costs when it
 has to make the result from the answers.
@@ -94,6 +94,7 @@ def _publish_every_unit(app: Runtime, round_id: int) -> None:
             {"round_id": round_id},
         ).all()
         for unit_id in unit_ids:
+            publication_store.seal(session, round_id, unit_id)
             publication_store.publish(session, round_id, unit_id, START)
 
 

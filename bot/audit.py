@@ -1,4 +1,5 @@
-"""`audit [N]`: the latest admin actions, who did what and when (recorded by Engine.audit)."""
+"""The audit log: `record` keeps who did what (in the event's transaction), `forget_person` keeps the
+action and drops the person, and the `audit [N]` command shows the latest entries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from storage.models import AuditLog, Person
 
 DEFAULT_ENTRIES = 20
 MAX_ENTRIES = 200
+
+
+def record(ctx: Context, action: str, detail: dict[str, object]) -> None:
+    """Keep an admin action with who did it and when, committed with the event that did it."""
+    ctx.session.add(AuditLog(at=ctx.now, actor_person_id=ctx.person.id, action=action, detail=detail))
+
+
+def latest(session: Session, limit: int = DEFAULT_ENTRIES) -> list[AuditLog]:
+    return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
 
 
 # Detail keys that hold a person's id, and those recorded beside it that identify them too.
@@ -45,7 +55,7 @@ def audit(ctx: Context, args: list[str]) -> list[Reply]:
     if len(args) > 1 or (args and not (args[0].isdigit() and 1 <= int(args[0]) <= MAX_ENTRIES)):
         raise UsageError(t._("Write audit and how many entries to show, for example: audit 50"))
     limit = int(args[0]) if args else DEFAULT_ENTRIES
-    entries = ctx.engine.latest_audit(ctx.session, limit)
+    entries = latest(ctx.session, limit)
     if not entries:
         return [Reply(t._("Nothing has been recorded yet."))]
     lines = [

@@ -22,7 +22,6 @@ from storage.models import Person
 
 if TYPE_CHECKING:
     from bot.config import Config
-    from bot.engine import Engine
 
 
 class Audience(enum.IntEnum):
@@ -44,7 +43,6 @@ class Context:
     now: datetime
     t: Translator
     config: Config
-    engine: Engine
 
     @property
     def locale(self) -> str:

@@ -32,8 +32,8 @@ class Config:
     flood_burst: int = 60
     flood_per_minute: int = 600
 
-    # Outbox messages on their way at once, per process (bot/outbox.py). A real platform answers in
-    # 0.1-0.3 s, so one at a time would send a few a second; eight keep up with Telegram's 30/s.
+    # Outbox messages on their way at once, per process (bot/outbox.py). A send mostly waits for the
+    # platform's answer, so one at a time would fall far behind Telegram's 30/s; eight keep up.
     # A process killed mid-send may send these again (at most this many, each to someone else).
     outbox_concurrency: int = 8
 

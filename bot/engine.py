@@ -22,7 +22,6 @@ from importlib import import_module
 from types import ModuleType
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +36,6 @@ from bot.intake import anchors, deliveries, notices
 from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
 from bot.permissions import may_use
-from storage.models import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,7 @@ FEATURES: tuple[str, ...] = (
     "bot.conversation.assessment",
     "bot.administration.units",
     "bot.administration.rounds",
+    "bot.conversation.closed_rounds",
     "bot.administration.instrument_admin",
     "bot.administration.admins",
     "bot.audit",
@@ -169,7 +168,6 @@ class Engine:
             now=now,
             t=translator(locale_of(person, self.config.default_locale)),
             config=self.config,
-            engine=self,
         )
 
     # ------------------------------------------------------------ routing
@@ -317,14 +315,6 @@ class Engine:
             if better and may_use(ctx.session, ctx.person, command.audience):
                 best = (ratio, spelling)
         return best[1] if best is not None else None
-
-    # ------------------------------------------------------------ shared services
-
-    def audit(self, ctx: Context, action: str, detail: dict[str, object]) -> None:
-        ctx.session.add(AuditLog(at=ctx.now, actor_person_id=ctx.person.id, action=action, detail=detail))
-
-    def latest_audit(self, session: Session, limit: int = 20) -> list[AuditLog]:
-        return list(session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)))
 
 
 def _attachments_made(replies: list[Reply]) -> list[Reply]:

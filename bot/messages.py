@@ -56,7 +56,7 @@ class Choice:
 class Outgoing:
     """A file the bot sends. `source` is its bytes, or a function that makes them: then they are made
     on first use of `content`, which for a reply is just after the event's transaction has
-    committed (bot/engine.py). Drawing a chart takes about 0.15 s of CPU and a workshop PDF more,
+    committed (bot/engine.py). Drawing a chart or a workshop PDF takes CPU time (bench/RESULTS.md),
     too long to hold SQLite's write lock (every other person's answer waits on it) or a PostgreSQL
     transaction."""
 

@@ -1,8 +1,8 @@
 """Short transactions for the hottest path, run straight on the database driver.
 
-Why: on the project's 2-core machine SQLAlchemy's `Connection.execute` costs about 50 µs of Python
-per call where the same SQLite query through the driver takes 3 µs, and on PostgreSQL every
-statement is a network round trip. A button answer runs five statements.
+Why: SQLAlchemy's `Connection.execute` costs many times the Python per call that the same SQLite
+query through the driver does (bench/RESULTS.md), and on PostgreSQL every statement is a network
+round trip. A button answer runs five statements.
 
 - `DriverStatement`: a Core statement compiled by SQLAlchemy once per dialect, so the SQL is still
   written once for both databases with the models' types; the columns' own bind and result
@@ -281,8 +281,8 @@ def read_in(connection: Connection, statement: DriverStatement, params: Mapping[
     """The statement's rows, read on the driver in `connection`'s transaction.
 
     On PostgreSQL the statement is prepared once per pooled connection, so a statement whose
-    planning costs more than running it (the unit report's head, with its subqueries: 0.7 ms to
-    plan, 0.2 ms to run) is planned once per connection instead of on every call."""
+    planning costs more than running it (the unit report's head, with its subqueries) is planned
+    once per connection instead of on every call."""
     dialect = connection.dialect
     pooled = connection.connection  # begins SQLAlchemy's transaction if it has not begun yet
     driver: Any = pooled.driver_connection

@@ -18,7 +18,6 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -270,7 +269,8 @@ class Response(Base):
         # A unit's completed responses of a round in completion order: the unit report's published set.
         Index(
             "ix_response_round_unit_status_completed", "round_id", "unit_id", "status", "completed_at", "id"
-        ),
+        ),  # A unit's published set, step by step.
+        Index("ix_response_round_unit_step", "round_id", "unit_id", "step"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -285,6 +285,9 @@ class Response(Base):
     cursor: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(TZDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # The step of its unit's published set the response belongs to (1, 2, ...): given when a whole
+    # step of `threshold` completed responses is there, never changed (bot/publication_store.seal).
+    step: Mapped[int | None] = mapped_column(Integer)
 
 
 class Answer(Base):
@@ -313,8 +316,8 @@ class BackgroundAnswer(Base):
 class UnitPublication(Base):
     """What a unit's report in a round shows after its first published responses, kept when a step
     of responses fills (bot/publication_store.py). A shortcut, never the truth: a report uses it only
-    while `published_response` still lists the unit's first completed responses in completion order,
-    and otherwise computes the same from the answers."""
+    while the unit's steps still hold as many responses as it was made from, and otherwise computes
+    the same from the answers."""
 
     __tablename__ = "unit_publication"
 
@@ -323,26 +326,20 @@ class UnitPublication(Base):
     instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_version.id"))
     # bot.publication.Publication as JSON (its threshold and how many responses it is made from too).
     state: Mapped[str] = mapped_column(Text)
+    steps: Mapped[int] = mapped_column(Integer, default=0)  # how many of the unit's steps it is made of
     updated_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
-class PublishedResponse(Base):
-    """The responses a unit publication was made from, by position in completion order (from 1)."""
+class PublicationWithdrawal(Base):
+    """A unit's figures in a round were withdrawn after its first `after_steps` steps, because a
+    person in them erased their data: they come back only once a whole new step has completed
+    (bot/publication.py). Who it was is not kept."""
 
-    __tablename__ = "published_response"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["round_id", "unit_id"],
-            ["unit_publication.round_id", "unit_publication.unit_id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __tablename__ = "publication_withdrawal"
 
-    round_id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # A deleted response takes its row along, which is how its unit's publication stops matching.
-    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True)
+    after_steps: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class ActionPlan(Base):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.directory import catalogue
+from bot.results import publication_store
 from storage.models import (
     Answer,
     AnswerKind,
@@ -203,4 +204,6 @@ def add_responses(
             RoundParticipant(round_id=round_id, person_id=person_id, unit_id=unit_id, invited_at=start)
         )
     session.flush()
+    # As the bot does when each one completes: whole steps of the unit's published set are sealed.
+    publication_store.seal(session, round_id, unit_id)
     return ids

@@ -121,8 +121,11 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     )
     assert "I am sending invitations to 4 people." in opened
 
-    # ...and get their invitation through the outbox.
+    # ...and get their invitation through the outbox, from 09:30 in Stockholm (it is 09:00).
     sender = RecordingSender()
+    Dispatcher(runtime.sessions, {"console": sender}, clock).drain()
+    assert sender.sent == {}
+    clock.advance(seconds=30 * 60)
     Dispatcher(runtime.sessions, {"console": sender}, clock).drain()
     assert set(sender.sent) == {"pia", "y0", "y1", "y2"}
     invitation = sender.sent["y0"][0]

@@ -8,6 +8,7 @@ when ASSESSBOT_LOG_CONTENT=1 asks for it, and even then no secret does.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ ANNA = "U0ANNA"
 USER = 4242
 
 
-def wait(condition, what: str, within: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def wait(condition: Callable[[], object], what: str, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, what

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.directory import catalogue
 from bot.outbox import Dispatcher
+from bot.results import publication_store
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import (
@@ -75,6 +76,8 @@ def _unit_with_results(runtime: Runtime, clock: ManualClock) -> None:
                         answered_at=start - timedelta(days=10),
                     )
                 )
+        s.flush()
+        publication_store.seal(s, round_.id, school.id)  # as the bot does when the third completes
 
 
 def test_principal_adopts_two_actions_owners_report_and_the_manager_gets_a_digest(

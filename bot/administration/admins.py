@@ -3,19 +3,18 @@ at first start) and `admin grant @person`, with which admins make other admins."
 
 from __future__ import annotations
 
-import argparse
 import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.administration import join_codes
 from bot.commands import Audience, Context, Registry, UsageError
-from bot.config import Config
 from bot.directory import person_lookup
 from bot.directory.people import identify
-from bot.i18n import N_, translator
+from bot.i18n import N_
 from bot.messages import Incoming, Reply
 from storage.models import AuditLog, JoinCode, Person
 
@@ -117,7 +116,7 @@ def grant(ctx: Context, args: list[str]) -> list[Reply]:
     if person.is_admin:
         return [Reply(t._("%(name)s is already an administrator.", name=name))]
     person.is_admin = True
-    ctx.engine.audit(ctx, "admin.grant", {"person": person.id, "name": name})
+    audit.record(ctx, "admin.grant", {"person": person.id, "name": name})
     return [Reply(t._("%(name)s is now an administrator.", name=name))]
 
 
@@ -128,40 +127,3 @@ def register(registry: Registry) -> None:
         N_("make someone an administrator"),
         "admin grant @anna",
     )(grant)
-
-
-# ------------------------------------------------------------------ the command line
-
-
-def cli_admin_add(args: argparse.Namespace, config: Config) -> int:
-    from bot import runtime
-    from storage.db import transaction
-
-    app = runtime.start(config, offer_admin_claim=False)
-    t = translator(config.default_locale)
-    with transaction(app.sessions) as session:
-        _person, already = make_admin(
-            session,
-            app.clock.now(),
-            platform=args.platform,
-            user_id=args.user,
-            workspace=args.workspace or "",
-            default_locale=config.default_locale,
-        )
-    where = f"{args.platform}:{args.workspace + '/' if args.workspace else ''}{args.user}"
-    if already:
-        print(t._("%(who)s is already an administrator.", who=where))
-    else:
-        print(t._("%(who)s is now an administrator.", who=where))
-    app.db.dispose()
-    return 0
-
-
-def add_cli_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    admin = sub.add_parser("admin", help="manage administrators")
-    asub = admin.add_subparsers(dest="admin_command", required=True)
-    add = asub.add_parser("add", help="make a platform user an administrator")
-    add.add_argument("--platform", required=True, choices=PLATFORMS)
-    add.add_argument("--user", required=True, help="the platform user id (the login name in the terminal)")
-    add.add_argument("--workspace", default="", help="the Slack workspace (team) id, if any")
-    add.set_defaults(handler=cli_admin_add)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.directory import catalogue
 from bot.i18n import N_
@@ -66,7 +67,7 @@ def upload(ctx: Context, _args: list[str]) -> list[Reply]:
     ids = {"id": installed.instrument_id, "v": installed.version}
     if not installed.created:
         return [Reply(t._("%(id)s version %(v)s is already installed; nothing changed.", **ids))]
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "instrument.upload",
         {"instrument": installed.instrument_id, "version": installed.version, "file": filename},
@@ -217,7 +218,7 @@ def activate(ctx: Context, args: list[str]) -> list[Reply]:
         return [Reply(t._("%(id)s version %(v)s is already active.", **ids))]
     previous = row.active_version_id
     row.active_version_id = version.id
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "instrument.activate",
         {"instrument": row.id, "version": version.version, "previous_version_id": previous},

@@ -1,9 +1,7 @@
-"""Assessment rounds: `round open|status|close|list`, invitations, and joining an open round.
+"""Assessment rounds: `round open|status|close|list`.
 
-Opening a round records who may answer (staff and principals of its units) as RoundParticipant
-rows and queues one invitation per person in the outbox under the key `invite:{round}:{person}`,
-so opening the same round again only invites people who were not invited before. Someone who
-joins a unit while a round of it is open is added to the round when they join.
+Opening a round records who may answer and queues their invitations (bot.administration.invitations), so
+opening the same round again only invites people who were not invited before.
 """
 
 from __future__ import annotations
@@ -12,36 +10,28 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.administration.command_options import split_options
 from bot.administration.instrument_admin import unknown_instrument
+from bot.administration.invitations import invite_members, round_unit_ids
 from bot.administration.units import find_unit, person_zone, require_unit_rights
 from bot.commands import Audience, Context, Registry, UsageError
-from bot.config import Config
-from bot.conversation.assessment import about_minutes
-from bot.directory import catalogue
-from bot.directory.people import first_name, locale_of
+from bot.conversation.closed_rounds import abandon_unfinished
+from bot.directory.catalogue import round_title
 from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
-from bot.i18n import N_, Translator, translator
-from bot.messages import Choice, Reply
-from bot.outbox import enqueue
+from bot.i18n import N_
+from bot.messages import Reply
 from bot.permissions import descendants, visible_units
-from instruments.schema import pick
-from storage.db import upsert_insert
 from storage.models import (
     Instrument,
     InstrumentVersion,
-    Membership,
     Outbox,
     OutboxState,
-    Person,
     Response,
-    ResponseStatus,
-    Role,
     Round,
     RoundParticipant,
     RoundStatus,
@@ -52,8 +42,6 @@ from storage.models import (
 MIN_THRESHOLD = 3
 MAX_THRESHOLD = 1000
 MAX_NAME = 200
-# Roles whose members answer a round; managers look at the results instead.
-ANSWERING_ROLES = (Role.STAFF, Role.PRINCIPAL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -162,139 +150,6 @@ def read_request(ctx: Context, args: list[str]) -> RoundRequest:
 # ------------------------------------------------------------------ participants and invitations
 
 
-def round_title(session: Session, round_: Round, locale: str) -> str:
-    if round_.name:
-        return round_.name
-    return pick(catalogue.load(session, round_.instrument_version_id).title, locale)
-
-
-def round_unit_ids(session: Session, round_id: int) -> set[int]:
-    return set(session.scalars(select(RoundUnit.unit_id).where(RoundUnit.round_id == round_id)))
-
-
-def _answering_members(session: Session, unit_ids: set[int]) -> list[Membership]:
-    """One membership per person who may answer (a person in two of the units answers once)."""
-    rows = session.scalars(
-        select(Membership)
-        .where(Membership.unit_id.in_(unit_ids), Membership.role.in_(ANSWERING_ROLES))
-        .order_by(Membership.person_id, Membership.unit_id)
-    ).all()
-    first: dict[int, Membership] = {}
-    for membership in rows:
-        first.setdefault(membership.person_id, membership)
-    return list(first.values())
-
-
-def _add_participant(session: Session, round_: Round, membership: Membership, now: datetime) -> bool:
-    """Insert-or-ignore on the unique (round, person): two admins repeating `round open` at once,
-    or a join racing an opening, still leave one row. True when this call added it."""
-    dialect = session.get_bind().dialect.name
-    insert = upsert_insert(dialect)
-    result = session.execute(
-        insert(RoundParticipant)
-        .values(
-            round_id=round_.id,
-            person_id=membership.person_id,
-            unit_id=membership.unit_id,
-            invited_at=now,
-            reminders_off=False,
-        )
-        .on_conflict_do_nothing(index_elements=["round_id", "person_id"])
-        .returning(RoundParticipant.id)
-    )
-    return result.scalar() is not None
-
-
-def invitation(session: Session, config: Config, round_: Round, person: Person, unit: Unit) -> Reply:
-    """The invitation, in the person's own language, with the button that starts the round."""
-    t = translator(locale_of(person, config.default_locale))
-    instrument = catalogue.load(session, round_.instrument_version_id)
-    n = len(instrument.items_for(None))
-    closes = round_.closes_at.astimezone(ZoneInfo(person.timezone or config.default_timezone)).date()
-    name = first_name(person)
-    lines = [
-        t._("Hi %(name)s!", name=name) if name else t._("Hi!"),
-        t._(
-            "You are invited to the assessment %(title)s for %(unit)s. "
-            "It takes %(duration)s and is open until %(date)s.",
-            title=round_title(session, round_, t.locale),
-            unit=unit.name,
-            duration=about_minutes(t, n),
-            date=t.date(closes, "weekday"),
-        ),
-        _privacy_line(t, round_),
-    ]
-    return Reply("\n".join(lines), ((Choice(t._("Start the assessment"), f"o:{round_.id}"),),))
-
-
-def _privacy_line(t: Translator, round_: Round) -> str:
-    if round_.anonymous:
-        return t._("It is anonymous: when you finish, your answers are separated from your name.")
-    return t._(
-        "Only you see your answers; your unit sees only summaries of at least %(n)s people.",
-        n=round_.threshold,
-    )
-
-
-def invite_members(session: Session, config: Config, round_: Round, now: datetime) -> int:
-    """Add everyone who may answer and is not in the round yet; queue their invitation. Returns
-    how many were added. Safe to repeat: the participant row and the outbox key are both unique."""
-    added = 0
-    for membership in _answering_members(session, round_unit_ids(session, round_.id)):
-        if not _add_participant(session, round_, membership, now):
-            continue
-        added += 1
-        enqueue(
-            session,
-            person_id=membership.person_id,
-            kind="invite",
-            replies=[invitation(session, config, round_, membership.person, membership.unit)],
-            key=f"invite:{round_.id}:{membership.person_id}",
-            due_at=now,
-        )
-    return added
-
-
-def enroll_after_join(ctx: Context, unit_name: str) -> list[Reply]:
-    """Someone just joined a unit: add them to its open rounds and offer to start right away.
-
-    Called by `join`; the invitation is this reply, so nothing is queued for them.
-    """
-    unit = ctx.session.scalar(select(Unit).where(Unit.name == unit_name))
-    if unit is None:
-        return []
-    membership = ctx.session.scalar(
-        select(Membership).where(Membership.person_id == ctx.person.id, Membership.unit_id == unit.id)
-    )
-    if membership is None or membership.role not in ANSWERING_ROLES:
-        return []
-    rounds = ctx.session.scalars(
-        select(Round)
-        .join(RoundUnit, RoundUnit.round_id == Round.id)
-        .where(RoundUnit.unit_id == unit.id, Round.status == RoundStatus.OPEN, Round.closes_at > ctx.now)
-        .order_by(Round.closes_at)
-    ).all()
-    buttons = []
-    for round_ in rounds:
-        _add_participant(ctx.session, round_, membership, ctx.now)
-        closes = round_.closes_at.astimezone(person_zone(ctx)).date()
-        label = ctx.t._(
-            "%(title)s (closes %(date)s)",
-            title=round_title(ctx.session, round_, ctx.locale),
-            date=ctx.t.date(closes, "day_month"),
-        )
-        buttons.append((Choice(label, f"o:{round_.id}"),))
-    if not buttons:
-        return []
-    text = ctx.t.ngettext(
-        "%(unit)s has an assessment open for you. Start whenever you like:",
-        "%(unit)s has %(n)s assessments open for you. Choose one to start:",
-        len(buttons),
-        unit=unit.name,
-    )
-    return [Reply(text, tuple(buttons))]
-
-
 # ------------------------------------------------------------------ commands
 
 
@@ -318,7 +173,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
     if existing is not None:
         added = invite_members(ctx.session, ctx.config, existing, ctx.now)
         if added:
-            ctx.engine.audit(ctx, "round.invite", {"round": existing.id, "added": added})
+            audit.record(ctx, "round.invite", {"round": existing.id, "added": added})
         closes = existing.closes_at.astimezone(person_zone(ctx)).date()
         return [
             Reply(
@@ -360,7 +215,7 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         ctx.session.add(RoundUnit(round_id=round_.id, unit_id=unit_id))
     ctx.session.flush()
     invited = invite_members(ctx.session, ctx.config, round_, ctx.now)
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "round.open",
         {
@@ -471,7 +326,7 @@ def round_counts(session: Session, round_: Round, unit_ids: set[int]) -> list[Un
         dict(
             session.execute(
                 select(Response.unit_id, func.count())
-                .where(Response.round_id == round_.id, Response.status != ResponseStatus.ABANDONED)
+                .where(Response.round_id == round_.id)
                 .group_by(Response.unit_id)
             ).all()
         )
@@ -554,6 +409,8 @@ def round_close(ctx: Context, args: list[str]) -> list[Reply]:
     if round_.status is RoundStatus.CLOSED:
         return [Reply(t._("Round #%(id)s (%(title)s) is already closed.", id=round_.id, title=title))]
     round_.status = RoundStatus.CLOSED
+    # Unfinished responses end here: a button pressed later is refused on every path.
+    abandon_unfinished(ctx.session, round_.id)
     # Invitations and reminders not sent yet would point at a closed round.
     cancelled = ctx.session.execute(
         update(Outbox)
@@ -564,7 +421,7 @@ def round_close(ctx: Context, args: list[str]) -> list[Reply]:
         )
         .values(state=OutboxState.CANCELLED)
     ).rowcount  # type: ignore[attr-defined]
-    ctx.engine.audit(ctx, "round.close", {"round": round_.id, "cancelled_messages": int(cancelled)})
+    audit.record(ctx, "round.close", {"round": round_.id, "cancelled_messages": int(cancelled)})
     return [
         Reply(
             t._("Round #%(id)s (%(title)s) is closed; no more answers are taken.", id=round_.id, title=title)

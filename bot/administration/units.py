@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot import audit
 from bot.administration import join_codes
 from bot.administration.command_options import split_options
 from bot.commands import Audience, Context, Registry, UsageError
@@ -147,7 +148,7 @@ def unit_create(ctx: Context, args: list[str]) -> list[Reply]:
     unit = Unit(name=name, parent_id=parent.id if parent else None, created_at=ctx.now)
     ctx.session.add(unit)
     ctx.session.flush()
-    ctx.engine.audit(
+    audit.record(
         ctx, "unit.create", {"unit": unit.id, "name": name, "parent": parent.name if parent else None}
     )
     if parent is not None:
@@ -208,7 +209,7 @@ def unit_invite(ctx: Context, args: list[str]) -> list[Reply]:
         expires_at=expires_at,
         created_by=ctx.person.id,
     )
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "unit.invite",
         {"unit": unit.id, "name": unit.name, "role": role.value, "uses": uses, "days": days},
@@ -319,7 +320,7 @@ def unit_role(ctx: Context, args: list[str]) -> list[Reply]:
         ]
     previous = membership.role
     membership.role = role
-    ctx.engine.audit(
+    audit.record(
         ctx,
         "unit.role",
         {"person": person.id, "unit": membership.unit_id, "from": previous.value, "to": role.value},

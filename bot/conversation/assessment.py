@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry
-from bot.conversation import anonymity
+from bot.conversation import anonymity, closed_rounds
 from bot.directory import catalogue
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
@@ -344,6 +344,8 @@ def self_service_offers(ctx: Context) -> list[Offer]:
 
 def assess(ctx: Context, _args: list[str]) -> list[Reply]:
     """`assess`: resume where the person was, or offer what they can take."""
+    if (closed := closed_rounds.closed_current(ctx)) is not None:
+        return closed
     response = current_response(ctx)
     if response is not None:
         return resume(ctx, response)
@@ -514,6 +516,8 @@ def _infer_role(ctx: Context, state: State, unit_id: int | None) -> None:
 
 
 def resume(ctx: Context, response: Response) -> list[Reply]:
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     ctx.person.current_response_id = response.id
     state = load_state(ctx.session, response)
     return [question(ctx.t, state, note=ctx.t._("Welcome back! Here is where you were."))]
@@ -661,8 +665,13 @@ def complete(ctx: Context, state: State) -> list[Reply]:
         if participant is not None:
             participant.completed_at = ctx.now
     ctx.session.flush()
-    if round_ is not None and response.unit_id is not None:
-        # If this response filled a step of its unit, the unit's report moves now: keep it.
+    # If this response filled a step of its unit, the step is sealed and the unit's report moves
+    # now: keep it.
+    if (
+        round_ is not None
+        and response.unit_id is not None
+        and publication_store.seal(ctx.session, round_.id, response.unit_id)
+    ):
         publication_store.publish(ctx.session, round_.id, response.unit_id, ctx.now)
     return replies
 
@@ -674,6 +683,8 @@ def on_answer(ctx: Context, args: list[str]) -> list[Reply]:
     response = _owned_response(ctx, args[0])
     if response is None:
         return [invalid_button(ctx)]
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     state = load_state(ctx.session, response)
     index = state.index_of(args[1])
     answer = parse_value(state.instrument, args[2])
@@ -703,6 +714,8 @@ def on_background(ctx: Context, args: list[str]) -> list[Reply]:
     response = _owned_response(ctx, args[0])
     if response is None:
         return [invalid_button(ctx)]
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     state = load_state(ctx.session, response)
     questions = state.instrument.background
     qi, oi = int(args[1]), int(args[2])
@@ -736,6 +749,8 @@ def on_back(ctx: Context, args: list[str]) -> list[Reply]:
     response = _owned_response(ctx, args[0]) if len(args) == 1 else None
     if response is None:
         return [invalid_button(ctx)]
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [_finished(ctx)]
     _make_current(ctx, response)
@@ -754,6 +769,8 @@ def on_resume(ctx: Context, args: list[str]) -> list[Reply]:
     response = _owned_response(ctx, args[0]) if len(args) == 1 else None
     if response is None:
         return [invalid_button(ctx)]
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [Reply(ctx.t._("You have already finished this assessment. Thank you!"))]
     return resume(ctx, response)
@@ -761,6 +778,8 @@ def on_resume(ctx: Context, args: list[str]) -> list[Reply]:
 
 def on_text(ctx: Context, response: Response, text: str) -> list[Reply]:
     """Typed text while answering: a value, a number word, skip, back, explain; otherwise a hint."""
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
     state = load_state(ctx.session, response)
     steps = state.steps
     index = min(response.cursor, len(steps) - 1)

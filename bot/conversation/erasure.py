@@ -41,9 +41,9 @@ def forget_person(session: Session, person: Person, now: datetime, default_local
     traces = _words_that_name(session, person)
     session.execute(delete(ProgressUpdate).where(ProgressUpdate.person_id == person.id))
     audit.forget_person(session, person.id)
-    publication_store.forget(session, person.id)
-    # PRIVACY HOOK (privacy-views): published figures a published respondent contributed to are
-    # withdrawn or frozen here, by the function /work/coord/LAYOUT.md names under "privacy hooks".
+    # The units whose published set holds one of their responses are withdrawn (while the
+    # responses are still there to say which).
+    publication_store.withdraw_for(session, person.id)
     session.delete(person)
     session.flush()
     _rewrite_messages_about(session, traces, now, default_locale)

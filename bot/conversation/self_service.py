@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
-from bot.administration import rounds
+from bot import audit
+from bot.administration import invitations
 from bot.commands import Audience, Context, Registry
 from bot.conversation import assessment, erasure
 from bot.directory.people import JoinRefused, first_name, redeem
@@ -75,7 +77,7 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
     except JoinRefused as refusal:
         return [Reply(t._(JOIN_REFUSALS[str(refusal)], code=code))]
     if joined.admin:
-        ctx.engine.audit(ctx, "admin.claim", {})
+        audit.record(ctx, "admin.claim", {})
         return [Reply(t._("You are now an administrator. Type help to see what you can do."))]
     if joined.already:
         return [Reply(t._("You are already a member of %(unit)s.", unit=joined.unit_name))]
@@ -85,16 +87,16 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
         if name
         else t._("Welcome! You are now a member of %(unit)s.", unit=joined.unit_name)
     )
-    return [Reply(text), *rounds.enroll_after_join(ctx, joined.unit_name)]
+    return [Reply(text), *invitations.enroll_after_join(ctx, joined.unit_name)]
 
 
-def help_command(ctx: Context, _args: list[str]) -> list[Reply]:
-    """Only the commands this person may use, each with an example."""
+def help_command(registry: Registry, ctx: Context, _args: list[str]) -> list[Reply]:
+    """Only the commands this person may use, each with an example (of those in `registry`)."""
     t = ctx.t
     lines = [t._("Here is what you can do:")]
     # Outside the f-string so that extraction finds it (it was shown untranslated in Swedish).
     for_example = t._("e.g.")
-    for command in ctx.engine.registry.commands:
+    for command in registry.commands:
         if command.listed and may_use(ctx.session, ctx.person, command.audience):
             lines.append(
                 f"• {' '.join(command.words)}: {t._(command.summary)}  ({for_example} {command.example})"
@@ -271,7 +273,7 @@ def confirm_forget(ctx: Context, _pending: dict[str, object], text: str) -> list
     t = ctx.t
     if text.strip().upper() not in ("DELETE", "RADERA"):
         return [Reply(t._("Cancelled: nothing was deleted."))]
-    ctx.engine.audit(ctx, "person.forget", {})  # that someone was forgotten, not who
+    audit.record(ctx, "person.forget", {})  # that someone was forgotten, not who
     erasure.forget_person(ctx.session, ctx.person, ctx.now, ctx.config.default_locale)
     # Answered in the locale the person had; there is nobody left to look up afterwards.
     return [Reply(t._("Done. Everything about you has been deleted. Goodbye!"))]
@@ -287,7 +289,7 @@ def register(registry: Registry) -> None:
         "start", Audience.EVERYONE, N_("say hello (and join with a code)"), "start", listed=False
     )(start)
     registry.command("help", Audience.EVERYONE, N_("what you can do"), "help", aliases=("hjälp",))(
-        help_command
+        partial(help_command, registry)
     )
     registry.command(
         "language", Audience.EVERYONE, N_("choose your language: sv or en"), "language sv", aliases=("språk",)

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from instruments import bundled_files
-from instruments.schema import Instrument, parse_instrument
+from instruments.schema import Instrument, parse_instrument, pick
 from storage.models import Instrument as InstrumentRow
-from storage.models import InstrumentVersion
+from storage.models import InstrumentVersion, Round
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,10 @@ def active_versions(session: Session) -> list[tuple[InstrumentVersion, Instrumen
         .order_by(InstrumentRow.id)
     ).all()
     return [(row, _parse_cached(row)) for row in rows]
+
+
+def round_title(session: Session, round_: Round, locale: str) -> str:
+    """What people see a round called: its name, or its instrument's title in their language."""
+    if round_.name:
+        return round_.name
+    return pick(load(session, round_.instrument_version_id).title, locale)

@@ -26,20 +26,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.conversation import erasure
-from bot.directory import catalogue
 from bot.directory.people import first_name
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.permissions import descendants, plan_units
-from instruments.schema import Instrument, pick
+from bot.results.reports import UnitReport, latest_shown_report
+from instruments.schema import pick
 from storage.models import (
     ActionPlan,
-    Answer,
-    AnswerKind,
     Identity,
     Membership,
     Outbox,
@@ -47,11 +46,7 @@ from storage.models import (
     PlanItem,
     PlanItemStatus,
     ProgressUpdate,
-    Response,
-    ResponseStatus,
     Role,
-    Round,
-    RoundUnit,
     Unit,
 )
 
@@ -83,68 +78,17 @@ class Suggestion:
     text: str
 
 
-@dataclass(frozen=True)
-class UnitResults:
-    round_id: int
-    instrument: Instrument
-    means: dict[str, float]
-
-
-def unit_results(session: Session, unit_id: int) -> UnitResults | None:
-    """Area means of the unit's latest round with at least the round's threshold of completed responses."""
-    rounds = session.scalars(
-        select(Round)
-        .join(RoundUnit, RoundUnit.round_id == Round.id)
-        .where(RoundUnit.unit_id == unit_id)
-        .order_by(Round.opens_at.desc(), Round.id.desc())
-    ).all()
-    for round_ in rounds:
-        completed = session.scalar(
-            select(func.count(Response.id)).where(
-                Response.round_id == round_.id,
-                Response.unit_id == unit_id,
-                Response.status == ResponseStatus.COMPLETED,
-            )
-        )
-        if (completed or 0) < max(1, round_.threshold):
-            continue
-        # One query: totals per statement, folded into areas below (skips are not values).
-        per_item = session.execute(
-            select(Answer.item_code, func.sum(Answer.value), func.count(Answer.value))
-            .join(Response, Response.id == Answer.response_id)
-            .where(
-                Response.round_id == round_.id,
-                Response.unit_id == unit_id,
-                Response.status == ResponseStatus.COMPLETED,
-                Answer.kind == AnswerKind.VALUE,
-            )
-            .group_by(Answer.item_code)
-        ).all()
-        instrument = catalogue.load(session, round_.instrument_version_id)
-        sums: dict[str, tuple[float, int]] = {}
-        for code, total, count in per_item:
-            item = instrument.item(code)
-            if item is None or not count:
-                continue
-            s, c = sums.get(item.area_id, (0.0, 0))
-            sums[item.area_id] = (s + float(total or 0), c + int(count))
-        means = {area: s / c for area, (s, c) in sums.items() if c}
-        return UnitResults(round_.id, instrument, means)
-    return None
-
-
-def suggestions(results: UnitResults, locale: str) -> list[Suggestion]:
-    """The suggested actions for the unit's level in each area, in the instrument's order."""
-    instrument = results.instrument
+def suggestions(report: UnitReport, locale: str) -> list[Suggestion]:
+    """The suggested actions for the unit's level in each area of its published result (the one
+    every view shows: a suggestion never moves while the result does not), in the instrument's
+    order."""
+    instrument = report.instrument
     role = "principal" if "principal" in instrument.roles else None
     found = []
-    for area in instrument.areas:
-        mean = results.means.get(area.id)
-        if mean is None:
-            continue
-        level = instrument.level_for(mean)
-        for action in instrument.actions_for(area.id, level.id, role):
-            found.append(Suggestion(area.id, level.id, pick(action.text, locale)))
+    for result in report.areas:
+        level = instrument.level_for(result.stat.mean)
+        for action in instrument.actions_for(result.area_id, level.id, role):
+            found.append(Suggestion(result.area_id, level.id, pick(action.text, locale)))
     return found
 
 
@@ -224,7 +168,7 @@ def plan_show(ctx: Context, args: list[str]) -> list[Reply]:
             lines.append(f"{n}. {item.text}\n   {_status_line(t, item, owner, today)}")
         lines.append(t._('Add more with plan adopt N (a suggestion) or plan add "your own action".'))
         return [Reply("\n".join(lines))]
-    results = unit_results(ctx.session, unit.id)
+    results = latest_shown_report(ctx.session, unit.id)
     if results is None:
         return [
             Reply(
@@ -368,7 +312,7 @@ def plan_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     unit, rest = _take_unit(ctx, args)
     if not rest or not rest[0].isdigit():
         raise UsageError(t._("Write plan adopt and the number of a suggestion, e.g. plan adopt 2."))
-    results = unit_results(ctx.session, unit.id)
+    results = latest_shown_report(ctx.session, unit.id)
     found = suggestions(results, ctx.locale) if results else []
     n = int(rest[0])
     if not 1 <= n <= len(found):
@@ -423,7 +367,7 @@ def _new_item(
     )
     ctx.session.add(item)
     ctx.session.flush()
-    ctx.engine.audit(ctx, "plan.item", {"plan": plan.id, "item": item.id, "owner": options.owner.id})
+    audit.record(ctx, "plan.item", {"plan": plan.id, "item": item.id, "owner": options.owner.id})
     return item
 
 

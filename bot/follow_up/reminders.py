@@ -22,11 +22,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError
 from bot.conversation import assessment
 from bot.directory import catalogue
 from bot.follow_up.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
-from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
+from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, unit_lines, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
@@ -344,16 +345,26 @@ def unit_holidays(ctx: Context, args: list[str]) -> list[Reply]:
             raise UsageError(t._("The last day comes before the first day."))
         ctx.session.add(UnitHoliday(unit_id=unit.id, first_day=first, last_day=last))
         ctx.session.flush()
-        ctx.engine.audit(
+        audit.record(
             ctx, "unit.holidays", {"unit": unit.id, "from": first.isoformat(), "to": last.isoformat()}
         )
-    spans = ctx.session.scalars(
-        select(UnitHoliday).where(UnitHoliday.unit_id == unit.id).order_by(UnitHoliday.first_day)
+    spans = ctx.session.execute(
+        select(UnitHoliday.first_day, UnitHoliday.last_day, Unit.id, Unit.name)
+        .join(Unit, Unit.id == UnitHoliday.unit_id)
+        .where(UnitHoliday.unit_id.in_(unit_lines(ctx.session, {unit.id})[unit.id]))
+        .order_by(UnitHoliday.first_day)
     ).all()
     if not spans:
         return [Reply(t._("%(unit)s has no holidays set.", unit=unit.name))]
     lines = [t._("Holidays of %(unit)s (no reminders or follow-ups on these days):", unit=unit.name)]
-    lines += [f"• {t.date(s.first_day, 'd MMMM y')} – {t.date(s.last_day, 'd MMMM y')}" for s in spans]
+    for first, last, owner_id, owner in spans:
+        days = f"• {t.date(first, 'd MMMM y')} – {t.date(last, 'd MMMM y')}"
+        lines.append(
+            days if owner_id == unit.id else t._("%(days)s (set for %(unit)s)", days=days, unit=owner)
+        )
+    lines.append(
+        t._("Swedish public holidays, Christmas Eve, Midsummer Eve and New Year's Eve are days off too.")
+    )
     return [Reply("\n".join(lines))]
 
 
@@ -375,7 +386,9 @@ def register(registry: Registry) -> None:
     registry.command(
         "unit holidays",
         Audience.ADMIN,
-        N_("mark a unit's holidays (no reminders on those days)"),
+        N_(
+            "mark a unit's holidays, or a municipality's school breaks for all its units (no reminders on those days)"
+        ),
         'unit holidays "Ekskolan" 2026-12-21 2027-01-06',
         aliases=("enhet lov",),
     )(unit_holidays)

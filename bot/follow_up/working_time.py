@@ -1,26 +1,42 @@
 """When the bot may speak first: working days and hours in a person's own time zone.
 
-Prompts (reminders, follow-ups, digests) go out on working days (Monday to Friday, outside the
-unit's holidays and the person's `away until` date), between 09:30 and 17:00 local time. Something
-due on a weekend, a holiday or at night moves to 09:30 on the first working day after.
+Prompts (invitations, reminders, follow-ups, digests) go out on working days, between 09:30 and
+17:00 local time. A working day is Monday to Friday, not a Swedish public holiday (nor Christmas
+Eve, Midsummer Eve or New Year's Eve, which are days off in practice), outside the holidays set for
+the unit or for a unit above it (a municipality's school breaks hold for all its schools), and not
+before the person's `away until` date. Something due on a day off or at night moves to 09:30 on
+the first working day after.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Person, UnitHoliday
+from storage.models import Person, Unit, UnitHoliday
 
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 DAY_STARTS = time(9, 30)
 DAY_ENDS = time(17, 0)
 # Enough to step over any holiday list; a calendar with no free day in two years is a mistake.
 MAX_DAYS_AHEAD = 730
+# The organisations using the bot are Swedish: their days off follow Sweden wherever a person works.
+COUNTRY = "SE"
+_DAYS_OFF = (holidays.PUBLIC, holidays.DE_FACTO)
+
+
+@cache
+def public_holidays(country: str, year: int) -> frozenset[date]:
+    """The country's public holidays and de facto days off in one year (`holidays` keeps them)."""
+    # Without include_sundays=False the Swedish calendar counts every Sunday as a holiday too.
+    found = holidays.country_holidays(country, years=year, categories=_DAYS_OFF, include_sundays=False)
+    return frozenset(found)
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -37,9 +53,10 @@ class Calendar:
     tz: ZoneInfo
     holidays: tuple[tuple[date, date], ...] = ()
     away_until: date | None = None
+    country: str = COUNTRY
 
     def is_working_day(self, day: date) -> bool:
-        if day.weekday() >= 5:
+        if day.weekday() >= 5 or day in public_holidays(self.country, day.year):
             return False
         return not any(first <= day <= last for first, last in self.holidays)
 
@@ -91,11 +108,33 @@ class Calendar:
 
 
 def holidays_by_unit(session: Session, unit_ids: set[int]) -> dict[int, tuple[tuple[date, date], ...]]:
+    """Each unit's days off: its own holidays and those of every unit above it."""
     found: dict[int, list[tuple[date, date]]] = {u: [] for u in unit_ids}
-    if unit_ids:
-        for row in session.scalars(select(UnitHoliday).where(UnitHoliday.unit_id.in_(unit_ids))):
-            found[row.unit_id].append((row.first_day, row.last_day))
+    if not unit_ids:
+        return {}
+    lines = unit_lines(session, unit_ids)
+    spans = session.execute(
+        select(UnitHoliday.unit_id, UnitHoliday.first_day, UnitHoliday.last_day).where(
+            UnitHoliday.unit_id.in_({u for line in lines.values() for u in line})
+        )
+    ).all()
+    for unit_id, line in lines.items():
+        found[unit_id] = [(first, last) for owner, first, last in spans if owner in line]
     return {u: tuple(sorted(days)) for u, days in found.items()}
+
+
+def unit_lines(session: Session, unit_ids: set[int]) -> dict[int, tuple[int, ...]]:
+    """Each unit followed by the units above it, nearest first."""
+    parents: dict[int, int | None] = {
+        row.id: row.parent_id for row in session.execute(select(Unit.id, Unit.parent_id))
+    }
+    lines: dict[int, tuple[int, ...]] = {}
+    for unit_id in unit_ids:
+        line = [unit_id]
+        while (parent := parents.get(line[-1])) is not None and parent not in line:
+            line.append(parent)
+        lines[unit_id] = tuple(line)
+    return lines
 
 
 def calendar_for(person: Person, holidays: tuple[tuple[date, date], ...] = ()) -> Calendar:

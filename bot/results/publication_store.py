@@ -1,22 +1,28 @@
-"""Kept publications: what a unit's report shows, stored when a step of responses fills.
+"""The published set and kept publications: which responses a unit's result is made of, and what
+it shows, stored as each step of responses fills.
 
-A report's numbers change only when a step of `threshold` responses fills (rule 2, bot/reports.py),
-so they are worked out then, once, and kept (`publish`, called when a response completes); a report
-then reads one row instead of aggregating every answer of the unit again (bot/publication.py).
+The published set (rule 2, bot/reports.py) is the sequence of steps of a unit's completed responses
+in a round. When a response completes it waits for its step; when `threshold` responses are
+waiting they become the next step together (`seal`), and a step never changes after that. So the
+set a result is made of only ever grows, by whole steps, in the order people finished, and a
+response that completes later can never take the place of one already published (whatever its id
+or its rounded time in an anonymous round). Within a step nothing orders its responses: in an
+anonymous round the database holds the step and the day, not who of the step finished first.
 
-A kept publication is a shortcut, never the truth. Each one lists the responses it was made from by
-position (`published_response`), and a report uses it only while the unit's first completed
-responses in completion order are still exactly those: a response deleted (a person erased), one
-that completed "earlier" than the last published one (an anonymous round's responses carry only the
-day), a changed threshold or instrument version, or rows written past the bot (imports, tests) all
-make it stop matching, and the report then adds the steps from the answers as if nothing were kept.
-Completed responses never change (the bot refuses answers to a finished assessment), so the same
-responses mean the same sums. Steps that filled after the kept publication are added on top of it.
+When someone in the published set erases their data (`withdraw_for`, before their answers go), the
+unit's figures are withdrawn from the next view on, and each comes back only once at least
+`threshold` new respondents count in it (bot/publication.py, `may_move`).
+
+A kept publication (`publish`) is a shortcut, never the truth: a report uses it only while the
+steps it was made from still hold as many responses (a response deleted past the bot makes it give
+way) and its threshold is the round's; otherwise the report adds the steps from the answers.
+Steps that filled after the kept publication are added on top of it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +37,7 @@ from instruments.schema import Instrument
 from storage.driver_sql import DriverStatement, read_in
 from storage.models import (
     InstrumentVersion,
-    PublishedResponse,
+    PublicationWithdrawal,
     Response,
     ResponseStatus,
     Round,
@@ -42,11 +48,6 @@ from storage.models import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def published_count(completed: int, threshold: int) -> int:
-    """Rule 2: results move only in whole steps of `threshold` responses."""
-    return (completed // threshold) * threshold
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,11 @@ class Head:
     threshold: int
     invited: int
     completed: int
+    published: int  # responses in the unit's steps
+    steps: int
+    withdrawals: tuple[int, ...]  # after how many steps the figures were withdrawn
     previous_round_id: int | None
     kept: Publication | None
-
-    @property
-    def published(self) -> int:
-        return published_count(self.completed, self.threshold)
 
 
 def _head_statement() -> Select[Any]:
@@ -77,9 +77,8 @@ def _head_statement() -> Select[Any]:
     version) and how many of its positions still hold the same response.
 
     Planning, not running, is most of what this statement costs on PostgreSQL (EXPLAIN ANALYZE
-    over a million answers: 0.7 ms to plan, 0.2 ms to run), so it is prepared once per
-    connection (`head`). Scalar subqueries rather than joins: a join of the same tables took
-    0.3 ms longer to plan.
+    over a million answers, bench/RESULTS.md), so it is prepared once per connection (`head`).
+    Scalar subqueries rather than joins: a join of the same tables took longer to plan.
     """
     round_id: BindParameter[int] = bindparam("round_id")
     unit_id: BindParameter[int] = bindparam("unit_id")
@@ -92,20 +91,18 @@ def _head_statement() -> Select[Any]:
         RoundParticipant.round_id == round_id, RoundParticipant.unit_id == unit_id
     )
     completed = select(func.count()).where(*mine)
-    ranked = (
-        select(Response.id, func.row_number().over(order_by=(Response.completed_at, Response.id)).label("rn"))
-        .where(*mine)
-        .subquery("ranked")
+    in_steps = (*mine, Response.step.is_not(None))
+    published = select(func.count()).where(*in_steps)
+    steps = select(func.coalesce(func.max(Response.step), 0)).where(*in_steps)
+    matching = select(func.count()).where(
+        *in_steps,
+        Response.step
+        <= select(UnitPublication.steps)
+        .where(UnitPublication.round_id == round_id, UnitPublication.unit_id == unit_id)
+        .scalar_subquery(),
     )
-    matching = select(func.count()).join_from(
-        ranked,
-        PublishedResponse,
-        and_(
-            PublishedResponse.round_id == round_id,
-            PublishedResponse.unit_id == unit_id,
-            PublishedResponse.position == ranked.c.rn,
-            PublishedResponse.response_id == ranked.c.id,
-        ),
+    withdrawals = select(func.count()).where(
+        PublicationWithdrawal.round_id == round_id, PublicationWithdrawal.unit_id == unit_id
     )
     kept = select(UnitPublication.state).where(
         UnitPublication.round_id == round_id,
@@ -134,6 +131,9 @@ def _head_statement() -> Select[Any]:
             Unit.name.label("unit_name"),
             invited.scalar_subquery().label("invited"),
             completed.scalar_subquery().label("completed"),
+            published.scalar_subquery().label("published"),
+            steps.scalar_subquery().label("steps"),
+            withdrawals.scalar_subquery().label("withdrawals"),
             matching.scalar_subquery().label("matching"),
             kept.scalar_subquery().label("kept"),
             previous.scalar_subquery().label("previous_round_id"),
@@ -161,6 +161,9 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
         unit_name,
         invited,
         completed,
+        published,
+        steps,
+        withdrawals,
         matching,
         state,
         previous,
@@ -168,7 +171,16 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     threshold = max(1, threshold)
     kept = Publication.from_json(state) if state is not None else None
     if kept is not None and (kept.threshold != threshold or kept.published != matching):
-        kept = None  # made with another threshold, or from responses that are no longer the first
+        kept = None  # made with another threshold, or from responses that are no longer there
+    after: tuple[int, ...] = ()
+    if withdrawals:
+        after = tuple(
+            session.scalars(
+                select(PublicationWithdrawal.after_steps).where(
+                    PublicationWithdrawal.round_id == round_id, PublicationWithdrawal.unit_id == unit_id
+                )
+            )
+        )
     return Head(
         round_id=round_id,
         unit_id=unit_id,
@@ -179,6 +191,9 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
         threshold=threshold,
         invited=int(invited),
         completed=int(completed),
+        published=int(published),
+        steps=int(steps),
+        withdrawals=after,
         previous_round_id=previous,
         kept=kept,
     )
@@ -190,31 +205,24 @@ def current(session: Session, head: Head, instrument: Instrument) -> Publication
     return _brought_up_to_date(session, head, instrument)[0]
 
 
-def _brought_up_to_date(
-    session: Session, head: Head, instrument: Instrument
-) -> tuple[Publication, list[tuple[int, int]]]:
-    """The current publication and the (position, response id) of the responses added to it.
-    Newer steps are added to `head.kept` itself."""
+def _brought_up_to_date(session: Session, head: Head, instrument: Instrument) -> tuple[Publication, bool]:
+    """The current publication, and whether steps were added to it (to `head.kept` itself)."""
     questions = [q.id for q in instrument.background if q.id != instrument.role_question]
     publication = head.kept or Publication.empty(head.threshold, questions)
-    if publication.published >= head.published:
-        return publication, []
-    steps = step_sums(
-        session,
-        head.round_id,
-        head.unit_id,
-        instrument,
-        head.threshold,
-        publication.steps,
-        head.published // head.threshold,
-    )
-    for step in steps.sums:
+    if publication.steps >= head.steps:
+        return publication, False
+    first = publication.steps
+    for number, step in enumerate(
+        step_sums(session, head.round_id, head.unit_id, instrument, first, head.steps), start=first + 1
+    ):
         publication.add_step(step)
-    return publication, steps.members
+        if number in head.withdrawals:
+            publication.withdraw()
+    return publication, True
 
 
-# Starting over adds up every answer of the unit again: about 0.2 s for 1,000 responses, 8 s for
-# 41,666 (measured on PostgreSQL). Past this, it is not done while someone waits for their answer.
+# Starting over adds up every answer of the unit again, which grows with the unit (measured on
+# PostgreSQL, bench/RESULTS.md). Past this, it is not done while someone waits for their answer.
 REBUILD_LIMIT = 1_000
 
 
@@ -240,22 +248,23 @@ def publish(
 
 def _publish(session: Session, round_id: int, unit_id: int, now: datetime, rebuild_limit: int) -> None:
     found = head(session, round_id, unit_id)
-    if found is None or found.published == 0:
+    if found is None or found.steps == 0:
         return
-    if found.kept is not None and found.kept.published == found.published:
+    if found.kept is not None and found.kept.steps == found.steps:
         return
     if found.kept is None and found.published > rebuild_limit:
         return
     instrument = catalogue.load(session, found.version_id, checksum=found.checksum)
-    publication, added = _brought_up_to_date(session, found, instrument)
+    publication, _added = _brought_up_to_date(session, found, instrument)
     key = {"round_id": round_id, "unit_id": unit_id}
     row = {
         "instrument_version_id": found.version_id,
         "state": publication.to_json(),
+        "steps": publication.steps,
         "updated_at": now,
     }
     if found.kept is None:
-        # Started over from the first step: whatever was kept before (and its positions) goes.
+        # Started over from the first step: whatever was kept before goes.
         session.execute(_delete_kept(round_id, unit_id))
         session.execute(insert(UnitPublication).values(**key, **row))
     else:
@@ -264,11 +273,6 @@ def _publish(session: Session, round_id: int, unit_id: int, now: datetime, rebui
             .where(UnitPublication.round_id == round_id, UnitPublication.unit_id == unit_id)
             .values(**row)
             .execution_options(synchronize_session=False)
-        )
-    if added:
-        session.execute(
-            insert(PublishedResponse),
-            [{**key, "position": position, "response_id": response_id} for position, response_id in added],
         )
 
 
@@ -280,14 +284,79 @@ def _delete_kept(round_id: int, unit_id: int) -> Any:
     )
 
 
-def forget(session: Session, person_id: int) -> None:
-    """Before a person is erased: drop the kept publications made from their responses. They would
-    never be shown again (their positions go with the responses), but they hold sums of the
-    person's answers, and "forget me" means all of it."""
-    theirs = (
-        select(PublishedResponse.round_id, PublishedResponse.unit_id)
-        .join(Response, Response.id == PublishedResponse.response_id)
-        .where(Response.person_id == person_id)
+def steps_to_seal(waiting: Sequence[int], threshold: int, last_step: int) -> list[tuple[int, Sequence[int]]]:
+    """(step, response ids) for the whole steps the waiting responses make, in the order they
+    completed (more than one step only after a threshold was lowered, or rows written past the bot;
+    then by id)."""
+    size = max(1, threshold)
+    whole = len(waiting) // size
+    return [(last_step + k + 1, waiting[k * size : (k + 1) * size]) for k in range(whole)]
+
+
+def seal(session: Session, round_id: int, unit_id: int) -> int:
+    """Give the unit's waiting completed responses their step once a whole step waits (when a
+    response completes, in its transaction); returns how many steps were sealed.
+
+    The unit's row in the round is locked first (on PostgreSQL; SQLite has one writer anyway), so
+    two people finishing at once seal one step, not two overlapping ones."""
+    session.execute(
+        select(RoundUnit.round_id)
+        .where(RoundUnit.round_id == round_id, RoundUnit.unit_id == unit_id)
+        .with_for_update()
     )
-    for round_id, unit_id in session.execute(theirs.distinct()).all():
+    threshold = session.scalar(select(Round.threshold).where(Round.id == round_id)) or 1
+    mine = (
+        Response.round_id == round_id,
+        Response.unit_id == unit_id,
+        Response.status == ResponseStatus.COMPLETED,
+    )
+    waiting = list(
+        session.scalars(select(Response.id).where(*mine, Response.step.is_(None)).order_by(Response.id))
+    )
+    last = session.scalar(select(func.coalesce(func.max(Response.step), 0)).where(*mine)) or 0
+    sealed = steps_to_seal(waiting, threshold, last)
+    for step, ids in sealed:
+        session.execute(
+            update(Response)
+            .where(Response.id.in_(ids))
+            .values(step=step)
+            .execution_options(synchronize_session=False)
+        )
+    return len(sealed)
+
+
+def withdraw_for(session: Session, person_id: int) -> None:
+    """Before a person is erased (in the same transaction, while their responses are still there):
+    every unit whose published set holds one of their responses is withdrawn after its current
+    steps, and the kept publications made from their answers are dropped.
+
+    Without this, the next view would be made from the same steps less one person, and its
+    difference from the last view would be that person's answers. Who erased is not kept: only
+    the unit, the round and after how many steps."""
+    theirs = (
+        select(Response.round_id, Response.unit_id)
+        .where(Response.person_id == person_id, Response.step.is_not(None), Response.unit_id.is_not(None))
+        .distinct()
+    )
+    for round_id, unit_id in session.execute(theirs).tuples().all():
+        # A step is only ever given within a round and a unit.
+        assert round_id is not None
+        assert unit_id is not None
+        steps = session.scalar(
+            select(func.max(Response.step)).where(Response.round_id == round_id, Response.unit_id == unit_id)
+        )
+        exists = session.scalar(
+            select(func.count()).where(
+                PublicationWithdrawal.round_id == round_id,
+                PublicationWithdrawal.unit_id == unit_id,
+                PublicationWithdrawal.after_steps == steps,
+            )
+        )
+        if not exists:
+            session.execute(
+                insert(PublicationWithdrawal).values(round_id=round_id, unit_id=unit_id, after_steps=steps)
+            )
         session.execute(_delete_kept(round_id, unit_id))
+
+
+forget = withdraw_for  # the name forget-me called before the erasure hook was named

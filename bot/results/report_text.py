@@ -31,6 +31,13 @@ def headline(t: Translator, report: UnitReport) -> str:
 
 
 def anonymity_note(t: Translator, report: UnitReport) -> str | None:
+    if report.withdrawn:
+        return t._(
+            "The unit result is withdrawn for now: someone it was based on has deleted their data. "
+            "It comes back when %(n)s more people have answered, so that nobody's answers can be "
+            "worked out from the difference.",
+            n=report.threshold,
+        )
     if not report.shown:
         return t._(
             "There is no unit result yet: to keep answers anonymous it is shown from %(n)s answers on.",

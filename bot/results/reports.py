@@ -123,8 +123,12 @@ class UnitReport:
     threshold: int
     invited: int
     completed: int
-    # How many responses the published result is based on (a multiple of the threshold, see rule 2).
+    # How many responses the published result is based on (whole steps, see rule 2).
     published: int
+    steps: int = 0
+    # The figures were withdrawn: someone in the published set erased their data, and no whole new
+    # step has completed since.
+    withdrawn: bool = False
     areas: tuple[AreaResult, ...] = ()
     statements: tuple[StatementResult, ...] = ()
     splits: tuple[Split, ...] = ()
@@ -134,8 +138,8 @@ class UnitReport:
 
     @property
     def shown(self) -> bool:
-        """Whether there is any result to show (enough respondents)."""
-        return self.published >= self.threshold and bool(self.areas or self.statements)
+        """Whether there is any result to show (enough respondents, not withdrawn)."""
+        return bool(self.areas or self.statements)
 
     @property
     def completion_rate(self) -> float | None:
@@ -194,10 +198,13 @@ def unit_report(session: Session, unit_id: int, round_id: int) -> UnitReport:
         invited=max(found.invited, found.completed),
         completed=found.completed,
         published=found.published,
+        steps=found.steps,
     )
-    if found.published < found.threshold:
+    if found.steps == 0:
         return base
     publication = publication_store.current(session, found, instrument)
+    if publication.withdrawn:
+        return replace(base, withdrawn=True)
     area_stats = _areas(instrument, publication)
     before, previous_name = _previous_areas(session, found)
     change = {a: area_stats[a].mean - before[a].mean for a in area_stats if a in before}
@@ -255,7 +262,7 @@ def _previous_areas(session: Session, found: publication_store.Head) -> tuple[di
     if found.previous_round_id is None:
         return {}, None
     previous = publication_store.head(session, found.previous_round_id, found.unit_id)
-    if previous is None or previous.published < previous.threshold:
+    if previous is None or previous.steps == 0:
         return {}, None
     instrument = catalogue.load(session, previous.version_id, checksum=previous.checksum)
     return _areas(instrument, publication_store.current(session, previous, instrument)), previous.round_name
@@ -338,6 +345,15 @@ def latest_round(session: Session, unit_id: int, now: datetime | None = None) ->
     return rounds[0] if rounds else None
 
 
+def latest_shown_report(session: Session, unit_id: int) -> UnitReport | None:
+    """The unit's result in its latest round that has one to show (what `plan` suggests from)."""
+    for round_ in rounds_of_unit(session, unit_id):
+        report = unit_report(session, unit_id, round_.id)
+        if report.shown:
+            return report
+    return None
+
+
 def published_answers(session: Session, report: UnitReport) -> list[tuple[int, str, AnswerKind, int | None]]:
     """(response id, statement, kind, value) of the responses the published result is based on.
 
@@ -346,7 +362,7 @@ def published_answers(session: Session, report: UnitReport) -> list[tuple[int, s
     """
     if not report.shown:
         return []
-    pub = published_responses(report.round_id, report.unit_id, report.threshold, 0, report.published)
+    pub = published_responses(report.round_id, report.unit_id, 0, report.steps)
     rows = session.execute(
         select(Answer.response_id, Answer.item_code, Answer.kind, Answer.value).join(
             pub, pub.c.rid == Answer.response_id

@@ -1,10 +1,8 @@
 """The sums of a unit's steps of responses in a round, computed in SQL (for bot/publication.py).
 
-A step is `threshold` consecutive completed responses in completion order (rule 2, bot/reports.py);
-step k holds responses k*threshold+1 .. (k+1)*threshold. `step_sums` returns the sums of a range of
-steps, each step on its own, and which response is at which position, all from one statement (one
-snapshot of the data, so the positions kept with a publication are exactly the responses its sums
-came from):
+A step is `threshold` completed responses of the unit's published set, numbered from 1 and given
+when the step fills (bot/publication_store.seal, rule 2 in bot/reports.py). `step_sums` returns the
+sums of a range of steps, each step on its own, from one statement (one snapshot of the data):
 - per statement: the value answers' count, sum and sum of squares (skips and "not applicable" are
   not low answers and are left out), the count per scale point, skipped and "not applicable";
 - per area: each respondent's mean over the statements they gave a value in the area (as in the
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -46,39 +43,19 @@ from instruments.schema import Instrument
 from storage.models import Answer, AnswerKind, BackgroundAnswer, Response, ResponseStatus
 
 
-@dataclass(frozen=True)
-class Steps:
-    """A range of a unit's steps in a round."""
-
-    sums: list[StepSums]  # each step's own sums, in step order
-    # (position in completion order, counted from 1; response id) of every response in the steps.
-    members: list[tuple[int, int]]
-
-
-def published_responses(round_id: Any, unit_id: Any, threshold: Any, after: Any, through: Any) -> CTE:
-    """The completed responses at positions after+1 .. through in completion order, each with its
-    position (rn) and step (values or bound parameters)."""
-    rank = func.row_number().over(order_by=(Response.completed_at, Response.id))
-    ranked = (
-        select(Response.id.label("rid"), Response.role.label("role"), rank.label("rn"))
+def published_responses(round_id: Any, unit_id: Any, after: Any, through: Any) -> CTE:
+    """The completed responses of steps after+1 .. through of the unit's published set, each with
+    its step (values or bound parameters). Steps are given at completion (bot/publication_store.seal)
+    and never change, so the same steps are always the same responses."""
+    return (
+        select(Response.id.label("rid"), Response.role.label("role"), Response.step.label("step"))
         .where(
             Response.round_id == round_id,
             Response.unit_id == unit_id,
             Response.status == ResponseStatus.COMPLETED,
+            Response.step > after,
+            Response.step <= through,
         )
-        .subquery("ranked")
-    )
-    return (
-        # Integer division with the bare operator (integer / integer truncates on both databases):
-        # SQLAlchemy's `//` becomes FLOOR(...) on PostgreSQL, a double that every per-step
-        # GROUP BY then hashes and compares.
-        select(
-            ranked.c.rid,
-            ranked.c.role,
-            ranked.c.rn,
-            (ranked.c.rn - 1).self_group().op("/", return_type=Integer)(threshold).label("step"),
-        )
-        .where(ranked.c.rn > after, ranked.c.rn <= through)
         .cte("pub")
     )
 
@@ -88,29 +65,18 @@ def step_sums(
     round_id: int,
     unit_id: int,
     instrument: Instrument,
-    threshold: int,
     first_step: int,
     end_step: int,
-) -> Steps:
-    """The sums of steps first_step .. end_step - 1, in step order."""
+) -> list[StepSums]:
+    """The sums of steps first_step+1 .. end_step (counted from 1), each on its own, in step order."""
     _plan_for_one_big_aggregation(session)
     item_areas = tuple((item.code, area.id) for area in instrument.areas for item in area.items)
     statement = _statement(instrument.scale.points, item_areas)
-    values = {
-        "round_id": round_id,
-        "unit_id": unit_id,
-        "threshold": threshold,
-        "after": first_step * threshold,
-        "through": end_step * threshold,
-    }
+    values = {"round_id": round_id, "unit_id": unit_id, "after": first_step, "through": end_step}
     sums = [StepSums() for _ in range(first_step, end_step)]
-    members: list[tuple[int, int]] = []
     for kind, k1, k2, k3, step, *figures in session.execute(statement, values):
-        if kind == "m":
-            members.append((int(figures[1]), int(figures[0])))
-        else:
-            _file(sums[int(step) - first_step], str(kind), k1, k2, k3, figures)
-    return Steps(sums, sorted(members))
+        _file(sums[int(step) - first_step - 1], str(kind), k1, k2, k3, figures)
+    return sums
 
 
 def _file(step: StepSums, kind: str, k1: Any, k2: Any, k3: Any, figures: Sequence[Any]) -> None:
@@ -136,13 +102,13 @@ def _area_sums(figures: Sequence[Any]) -> list[float]:
 @functools.lru_cache(maxsize=64)
 def _statement(points: int, item_areas: tuple[tuple[str, str], ...]) -> CompoundSelect[Any]:
     """One UNION ALL over the steps' responses: (kind, key 1-3, step, figures...), where kind is
-    m (a response: id, position), s (statement), a (area), R/r (role size / role and area),
+    s (statement), a (area), R/r (role size / role and area),
     O/o (background answer size / background answer and area).
 
     Built once per instrument shape (building it costs more than running it for a small unit);
-    the unit, round, threshold and steps are bound parameters."""
+    the unit, round and steps are bound parameters."""
     pub = published_responses(
-        *(bindparam(name, type_=Integer) for name in ("round_id", "unit_id", "threshold", "after", "through"))
+        *(bindparam(name, type_=Integer) for name in ("round_id", "unit_id", "after", "through"))
     )
     item_area = _item_area(item_areas)
     is_value = Answer.kind == AnswerKind.VALUE
@@ -165,7 +131,6 @@ def _statement(points: int, item_areas: tuple[tuple[str, str], ...]) -> Compound
     mean_sums = (func.count(), func.sum(pa.c.m), func.sum(pa.c.m * pa.c.m))
     role = func.coalesce(pub.c.role, NO_ANSWER)
     return union_all(
-        select(*row("m", (), pub.c.step, pub.c.rid, pub.c.rn)),
         select(*row("s", (Answer.item_code,), pub.c.step, *statement_figures))
         .join(pub, pub.c.rid == Answer.response_id)
         .group_by(Answer.item_code, pub.c.step),
@@ -233,8 +198,8 @@ def _plan_for_one_big_aggregation(session: Session) -> None:
     """PostgreSQL settings for this transaction only (SET LOCAL, in one round trip), seen on
     1,000,000 answers.
 
-    EXPLAIN ANALYZE of the area statement showed JIT compilation taking up to 1.3 s (these
-    statements run once, so compiling never pays off), and the per-step aggregates of a big unit
+    EXPLAIN ANALYZE of the area statement showed JIT compilation taking longer than the query itself
+    (these statements run once, so compiling never pays off; bench/RESULTS.md), and the per-step aggregates of a big unit
     spilled to disk at the default 4 MB of work memory.
     """
     if session.get_bind().dialect.name != "postgresql":

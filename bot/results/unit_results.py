@@ -14,9 +14,9 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import outbox
-from bot.administration.rounds import round_title
+from bot import audit, outbox
 from bot.commands import Audience, Context, Registry, UsageError
+from bot.directory.catalogue import round_title
 from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
@@ -161,9 +161,7 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
         return [Reply(report_text.summary(t, report))]
     # Made after the commit (bot/messages.Outgoing): the PDF draws the unit's charts.
     content = partial(report_files.workshop_pdf if kind == "pdf" else report_files.workshop_xlsx, t, report)
-    ctx.engine.audit(
-        ctx, "report.workshop", {"unit": report.unit_id, "round": report.round_id, "format": kind}
-    )
+    audit.record(ctx, "report.workshop", {"unit": report.unit_id, "round": report.round_id, "format": kind})
     return [
         Reply(
             t._("The workshop pack: the statements weakest first, with room for your notes."),
@@ -192,7 +190,7 @@ def export(ctx: Context, args: list[str]) -> list[Reply]:
     content = (
         report_files.aggregates_csv(t, report) if fmt == "csv" else report_files.aggregates_xlsx(t, report)
     )
-    ctx.engine.audit(ctx, "report.export", {"unit": report.unit_id, "round": report.round_id, "format": fmt})
+    audit.record(ctx, "report.export", {"unit": report.unit_id, "round": report.round_id, "format": fmt})
     ctx.person.pending = {
         "kind": "export-raw",
         "unit": report.unit_id,
@@ -230,7 +228,7 @@ def confirm_raw_export(ctx: Context, pending: dict[str, object], text: str) -> l
     content = (
         report_files.raw_csv(report, answers) if fmt == "csv" else report_files.raw_xlsx(report, answers)
     )
-    ctx.engine.audit(ctx, "report.export_raw", {"unit": unit_id, "round": round_id, "format": fmt})
+    audit.record(ctx, "report.export_raw", {"unit": unit_id, "round": round_id, "format": fmt})
     return [
         Reply(
             t._("The individual answers, pseudonymised."),
@@ -330,9 +328,7 @@ def announce(ctx: Context, args: list[str]) -> list[Reply]:
         unit_id=chosen.unit.id,
         default_locale=ctx.config.default_locale,
     )
-    ctx.engine.audit(
-        ctx, "report.announce", {"unit": chosen.unit.id, "round": chosen.round.id, "queued": queued}
-    )
+    audit.record(ctx, "report.announce", {"unit": chosen.unit.id, "round": chosen.round.id, "queued": queued})
     if queued == 0:
         return [Reply(t._("Everyone in %(unit)s has already been told.", unit=chosen.unit.name))]
     return [Reply(t.ngettext("Sent to %(n)s person.", "Sent to %(n)s people.", queued))]

@@ -16,6 +16,7 @@ from functools import partial
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.commands import CommandRun, Context, UsageError
 from bot.follow_up.plans import find_member
 from bot.i18n import Translator
@@ -135,7 +136,7 @@ def start(ctx: Context, args: list[str]) -> list[Reply]:
     )
     ctx.session.add(workshop)
     ctx.session.flush()
-    ctx.engine.audit(ctx, "workshop.start", {"workshop": workshop.id, "unit": chosen.unit.id})
+    audit.record(ctx, "workshop.start", {"workshop": workshop.id, "unit": chosen.unit.id})
     return [*_opening(t, report, workshop), *_posted(ctx, workshop, report)]
 
 
@@ -419,7 +420,7 @@ def facilitator(ctx: Context, args: list[str]) -> list[Reply]:
                 unit_id=chosen.unit.id, person_id=person.id, named_by=ctx.person.id, named_at=ctx.now
             )
         )
-    ctx.engine.audit(ctx, "workshop.facilitator", {"unit": chosen.unit.id, "person": person.id})
+    audit.record(ctx, "workshop.facilitator", {"unit": chosen.unit.id, "person": person.id})
     return [
         Reply(
             t._(

@@ -3,6 +3,7 @@ suggested actions for their area and level next to each, the pack, and a summary
 
 from __future__ import annotations
 
+from bot import audit
 from bot.commands import Context, Registry
 from bot.messages import Choice, Reply
 from bot.workshop import agenda, store, views
@@ -15,7 +16,7 @@ def end(ctx: Context, workshop: Workshop) -> list[Reply]:
     store.keep(workshop, agenda.pause(timing, ctx.now))
     workshop.status = store.ENDED
     workshop.ended_at = ctx.now
-    ctx.engine.audit(ctx, "workshop.end", {"workshop": workshop.id})
+    audit.record(ctx, "workshop.end", {"workshop": workshop.id})
     return [summary(ctx, workshop)]
 
 
