@@ -3,9 +3,9 @@ first result chart it draws, beside the minimal python-telegram-bot bot (bench/m
 started the same way in the same run.
 
 Both are started as processes of their own against the fake Bot API (served here: the fake is not
-what is measured). `assessbot run` is started once before the measured start, so the measured one
-is a restart with the schema in place, as a deployment restarts. First poll: from starting the
-process to its first getUpdates reaching the fake. Idle memory: the process's resident set size
+what is measured). The schema and the bundled instruments are put in place first, so the measured
+start is a restart, as a deployment restarts. First poll: from starting the process to its first
+getUpdates reaching the fake. Idle memory: the process's resident set size
 two seconds after that, nobody having written. First result chart: one person then takes the whole
 assessment, reading a moment per statement; from their last press to the chart's photo reaching
 the fake (the completion's work, drawing the chart and uploading it).
@@ -147,6 +147,14 @@ def _first_chart(api: WatchedAPI) -> float:
     raise RuntimeError("the assessment did not end with a result chart in time")
 
 
+def _prepare(database: Database) -> None:
+    """The schema and the bundled instruments in place, as a first start leaves them."""
+    from bot import runtime
+    from bot.config import Config
+
+    runtime.start(Config(database_url=database.url), offer_admin_claim=False).db.dispose()
+
+
 @register(
     "start-up",
     "assessbot run to its first poll, idle memory and first chart, beside a minimal bot",
@@ -155,7 +163,7 @@ def _first_chart(api: WatchedAPI) -> float:
 def run(database: Database, _sizes: Sizes) -> Outcome:
     api = WatchedAPI()
     with api, tempfile.TemporaryDirectory(prefix="assessbot-bench-") as output:
-        _assessbot(api, database, output).stop()  # the schema and the bundled instruments in place
+        _prepare(database)
         bot = _assessbot(api, database, output)
         try:
             poll, rss = bot.first_poll, bot.idle_rss()
