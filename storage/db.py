@@ -40,10 +40,12 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, show_values: bool = False) -> Engine:
+    """The engine for `url`. A failed statement's error (and so a logged traceback) names the
+    statement but not its values, which are what people wrote, unless `show_values`."""
     url = normalise_url(url)
     parsed: URL = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": not show_values}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
