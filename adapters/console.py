@@ -2,17 +2,23 @@
 
 Typed numbers pick from the buttons of the latest message, so `5` answers 5 on a scale and `1`
 picks the first option of a background question; anything else goes to the engine as text.
+
+What the bot sends on its own (invitations, reminders, follow-ups) to the person the terminal runs
+as is their inbox: shown at start and after every line typed (`inbox`), and as it falls due while
+someone sits at the terminal (the background dispatcher, through `ConsoleSender`).
+`TerminalPrinter` shows every terminal person's messages, for `assessbot tick`.
 """
 
 from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
+from bot.i18n import translator
 from bot.messages import Address, Attachment, Choice, Incoming, Reply
 
 PLATFORM = "console"
@@ -27,8 +33,11 @@ class ConsoleAdapter:
         locale_hint: str | None = None,
         out: TextIO = sys.stdout,
         output_dir: str | Path = "assessbot-output",
+        inbox: Callable[[], object] | None = None,
     ) -> None:
         self.engine = engine
+        # Delivers the person's due outbox messages (through a ConsoleSender to this adapter).
+        self.inbox = inbox
         self.user = user or getpass.getuser()
         self.locale_hint = locale_hint
         self.out = out
@@ -91,6 +100,7 @@ class ConsoleAdapter:
         self.out.write("\n")
 
     def run(self, lines: Iterable[str], *, prompt: bool) -> None:
+        self.check_inbox()
         if prompt:
             self.out.write("> ")
             self.out.flush()
@@ -98,13 +108,19 @@ class ConsoleAdapter:
             if line.strip().lower() in ("quit", "exit", "avsluta"):
                 break
             self.send_line(line)
+            self.check_inbox()
             if prompt:
                 self.out.write("> ")
                 self.out.flush()
 
+    def check_inbox(self) -> None:
+        if self.inbox is not None:
+            self.inbox()
+
 
 class ConsoleSender:
-    """Outbox delivery to the terminal: the bot's own-initiative messages are printed."""
+    """Outbox delivery to the terminal: the bot's own-initiative messages to the person it runs as
+    are printed (its Dispatcher is given only their rows), marked as coming from the bot."""
 
     platform = PLATFORM
 
@@ -112,5 +128,27 @@ class ConsoleSender:
         self.adapter = adapter
 
     def send(self, address: Address, replies: Sequence[Reply]) -> None:
-        if address.user_id == self.adapter.user:
-            self.adapter.render(replies)
+        if address.user_id != self.adapter.user:
+            raise ValueError(f"{address.user_id} is not the person this terminal runs as")
+        self.adapter.out.write("📬 " + translator(address.locale)._("A message from the bot:") + "\n")
+        self.adapter.render(replies)
+
+
+class TerminalPrinter:
+    """Outbox delivery for `assessbot tick`: every terminal person's messages, each under their name."""
+
+    platform = PLATFORM
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+
+    def send(self, address: Address, replies: Sequence[Reply]) -> None:
+        t = translator(address.locale)
+        self.out.write("📬 " + t._("To %(person)s:", person=address.user_id) + "\n")
+        for reply in replies:
+            self.out.write(reply.text + "\n")
+            labels = [f"[{c.label}]" for c in reply.flat_choices]
+            if labels:
+                self.out.write("  " + "  ".join(labels) + "\n")
+        self.out.write("\n")
+        self.out.flush()

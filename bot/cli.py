@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.i18n import translator
@@ -14,9 +16,10 @@ Handler = Callable[[argparse.Namespace, Config], int]
 
 
 def cmd_chat(args: argparse.Namespace, config: Config) -> int:
-    from adapters.console import ConsoleAdapter, ConsoleSender
+    from adapters.console import PLATFORM, ConsoleAdapter, ConsoleSender
     from bot import runtime
     from bot.follow_up import scheduler
+    from bot.outbox import Dispatcher, recipients_on
 
     # The terminal is the conversation: log to a file so no traceback ever lands in it.
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -27,13 +30,26 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     adapter = ConsoleAdapter(
         app.engine, user=args.user, locale_hint=args.locale, output_dir=config.output_dir
     )
+    # The person's inbox: their due messages, shown at start and after each line typed. Other
+    # people's messages stay queued for their own terminal (`chat --as NAME`) or platform.
+    own = recipients_on(PLATFORM, adapter.user)
+    senders = {PLATFORM: ConsoleSender(adapter)}
+    inbox = Dispatcher(
+        app.sessions,
+        senders,
+        app.clock,
+        default_locale=config.default_locale,
+        per_person_gap=timedelta(0),
+        recipients=own,
+    )
+    adapter.inbox = inbox.drain
     interactive = sys.stdin.isatty()
     t = translator(args.locale or config.default_locale)
     if app.admin_claim_code:
         print(t._("No administrator yet: write join %(code)s to become one.", code=app.admin_claim_code))
-    # Reminders and follow-ups are printed as they fall due while someone sits at the terminal;
-    # a piped script stays deterministic (nothing timed interleaves with its replies).
-    background = scheduler.start_background(app, {"console": ConsoleSender(adapter)}) if interactive else None
+    # Reminders and follow-ups are also printed as they fall due while someone sits at the
+    # terminal; a piped script stays deterministic (its inbox is looked at between its lines only).
+    background = scheduler.start_background(app, senders, recipients=own) if interactive else None
     if interactive:
         print(
             t._("assessbot in your terminal. Type help for what you can do, assess to start, quit to stop.")
@@ -43,6 +59,48 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     finally:
         if background is not None:
             background.stop()
+    return 0
+
+
+def parse_moment(raw: str, timezone: str) -> datetime:
+    """`2026-12-07T09:30` (local wall-clock time in `timezone`) or with an offset, as UTC."""
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.astimezone(UTC)
+
+
+def cmd_tick(args: argparse.Namespace, config: Config) -> int:
+    """Run the scheduled work as of a given time, and show what it sends to people in the terminal."""
+    from adapters.console import PLATFORM, TerminalPrinter
+    from bot import runtime
+    from bot.clock import ManualClock
+    from bot.follow_up import scheduler
+    from bot.outbox import recipients_on
+
+    t = translator(args.locale or config.default_locale)
+    try:
+        at = parse_moment(args.at, config.default_timezone)
+    except ValueError:
+        print(t._("%(value)s is not a time: write it as 2026-12-07T09:30.", value=args.at), file=sys.stderr)
+        return 2
+    app = runtime.start(config, ManualClock(at), offer_admin_claim=False)
+    try:
+        tick = scheduler.run_due_work(
+            app, at, {PLATFORM: TerminalPrinter(sys.stdout)}, recipients_on(PLATFORM)
+        )
+    finally:
+        app.db.dispose()
+    local = at.astimezone(ZoneInfo(config.default_timezone)).replace(tzinfo=None)
+    print(
+        t._(
+            "As of %(at)s: %(written)s new messages were due; %(sent)s shown above for people in the "
+            "terminal. Messages for Slack and Telegram wait for assessbot run.",
+            at=t.date(local.date(), "weekday") + " " + local.strftime("%H:%M"),
+            written=tick.written,
+            sent=tick.sent,
+        )
+    )
     return 0
 
 
@@ -155,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--as", dest="user", help="who you are in the chat (default: your login name)")
     chat.add_argument("--locale", choices=["sv", "en"], help="language to start in")
     chat.set_defaults(handler=cmd_chat)
+
+    tick = sub.add_parser("tick", help="run the scheduled work as of a given time (reminders, follow-ups)")
+    tick.add_argument("--at", required=True, help="local time, e.g. 2026-12-07T09:30")
+    tick.add_argument("--locale", choices=["sv", "en"])
+    tick.set_defaults(handler=cmd_tick)
 
     instrument = sub.add_parser("instrument", help="validate or install an instrument file")
     isub = instrument.add_subparsers(dest="instrument_command", required=True)

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Exists,
+    Select,
     Table,
     Update,
     bindparam,
@@ -82,6 +83,13 @@ def register_check(kind: str, check: Check) -> Check:
     """Re-check a row of `kind` just before it is claimed: is it still wanted, and wanted now?"""
     CHECKS[kind] = check
     return check
+
+
+def recipients_on(platform: str, user_id: str | None = None) -> Select[int]:
+    """The people with an identity on `platform` (one of them, given `user_id`): a Dispatcher's
+    `recipients`."""
+    query = select(Identity.person_id).where(Identity.platform == platform)
+    return query.where(Identity.platform_user_id == user_id) if user_id is not None else query
 
 
 def enqueue(
@@ -237,6 +245,7 @@ class Dispatcher:
         checks: Mapping[str, Check] | None = None,
         concurrency: int = 1,
         group_wait: timedelta = timedelta(milliseconds=3),
+        recipients: Select[int] | None = None,
     ) -> None:
         self.sessions = sessions
         with sessions() as session:  # outcomes are written on a connection of the same engine
@@ -258,6 +267,9 @@ class Dispatcher:
         self.concurrency = concurrency
         # How long outcomes of other sends may take to join a commit (see _send).
         self.group_wait = group_wait.total_seconds()
+        # Only these people's rows, when given: a terminal delivers to the one person it runs as,
+        # and leaves everyone else's messages for their own terminal or platform.
+        self.recipients = recipients
 
     def run_once(self, limit: int = 50) -> int:
         """Send what is due now, one claim of at most `limit` rows; returns how many were sent."""
@@ -355,6 +367,8 @@ class Dispatcher:
         )
         if self.per_person_gap > timedelta(0):
             query = query.where(~_recently_sent(now - self.per_person_gap))
+        if self.recipients is not None:
+            query = query.where(c.person_id.in_(self.recipients))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return [Due(*row) for row in session.execute(query)]

@@ -126,6 +126,26 @@ def test_a_slack_body_that_never_finishes_is_cut_off(slack_bot: BotProcess, slac
     assert answer.seconds < SOON
 
 
+def test_headers_trickled_a_byte_at_a_time_to_slack_are_cut_off(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    started = time.monotonic()
+    with connect(slack_port) as sock:
+        sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        cut_off = False
+        for byte in b"X-Padding: " + b"a" * 200:  # a byte every 0.2 s: 40 s of headers
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                cut_off = True
+                break
+            if closed_by_server(sock, 0.2):
+                cut_off = True
+                break
+    assert cut_off
+    assert time.monotonic() - started < SOON
+
+
 def test_200_half_open_connections_to_slack_hold_no_threads_and_are_closed(
     slack_bot: BotProcess, slack_port: int
 ) -> None:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
+from bot.clock import Clock, ManualClock
 from bot.commands import Audience, Context, Registry
 from bot.follow_up import plans, reminders
 from bot.follow_up.working_time import zone
@@ -64,6 +64,39 @@ def scan(sessions: sessionmaker[Session], now: datetime, default_locale: str = "
         return reminders.scan_reminders(session, now, default_locale) + plans.scan_plans(
             session, now, default_locale
         )
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What running the scheduled work as of one moment did."""
+
+    at: datetime
+    written: int  # messages the scan found due and wrote into the outbox
+    sent: int  # of the due messages, those delivered through the given senders
+
+
+def run_due_work(
+    runtime: Runtime,
+    at: datetime,
+    senders: Mapping[str, Sender],
+    recipients: Select[int] | None = None,
+) -> Tick:
+    """Everything the running bot would have done by `at` (`assessbot tick --at ...`): the scan
+    writes what is due, then every due message of `recipients` goes out through `senders`, all of
+    them at once (the pause between two messages to one person is the platforms' concern)."""
+    written = scan(runtime.sessions, at, runtime.config.default_locale)
+    dispatcher = Dispatcher(
+        runtime.sessions,
+        senders,
+        ManualClock(at),
+        default_locale=runtime.config.default_locale,
+        per_person_gap=timedelta(0),
+        recipients=recipients,
+    )
+    sent = 0
+    while n := dispatcher.drain():
+        sent += n
+    return Tick(at, written, sent)
 
 
 # ---------------------------------------------------------------- leadership
@@ -182,6 +215,7 @@ class Background:
         dispatch_every: float = 1.0,
         lead_retry: float = 30.0,
         scan_every: timedelta = SCAN_EVERY,
+        recipients: Select[int] | None = None,
     ) -> None:
         self.runtime = runtime
         self.target = "default"
@@ -191,6 +225,7 @@ class Background:
             runtime.clock,
             default_locale=runtime.config.default_locale,
             concurrency=max(1, runtime.config.outbox_concurrency),
+            recipients=recipients,
         )
         self.leadership = Leadership(runtime.db)
         self.scheduler: BackgroundScheduler | None = None
@@ -245,10 +280,15 @@ class Background:
 
 
 def start_background(
-    runtime: Runtime, senders: Mapping[str, Sender], *, dispatch_every: float = 1.0
+    runtime: Runtime,
+    senders: Mapping[str, Sender],
+    *,
+    dispatch_every: float = 1.0,
+    recipients: Select[int] | None = None,
 ) -> Background:
-    """Run the scheduler (if this process leads) and a dispatcher for `senders`; `.stop()` ends both."""
-    return Background(runtime, senders, dispatch_every=dispatch_every).start()
+    """Run the scheduler (if this process leads) and a dispatcher for `senders` (of `recipients`'
+    messages only, when given); `.stop()` ends both."""
+    return Background(runtime, senders, dispatch_every=dispatch_every, recipients=recipients).start()
 
 
 # ---------------------------------------------------------------- `schedule` (admin)

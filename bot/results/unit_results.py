@@ -21,7 +21,7 @@ from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.permissions import plan_units, visible_units
-from bot.results import charts, report_files, report_text
+from bot.results import charts, report_files, report_text, workshop_pack
 from bot.results.reports import (
     UnitReport,
     find_round,
@@ -160,7 +160,7 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     if not report.shown:
         return [Reply(report_text.summary(t, report))]
     # Made after the commit (bot/messages.Outgoing): the PDF draws the unit's charts.
-    content = partial(report_files.workshop_pdf if kind == "pdf" else report_files.workshop_xlsx, t, report)
+    content = partial(workshop_pack.workshop_pdf if kind == "pdf" else workshop_pack.workshop_xlsx, t, report)
     audit.record(ctx, "report.workshop", {"unit": report.unit_id, "round": report.round_id, "format": kind})
     return [
         Reply(
