@@ -1,13 +1,13 @@
 """What a unit's report may show, built one step at a time: anonymity rules 1-3 as a fold.
 
-The rules (stated in bot/reports.py) publish results in steps of `threshold` responses in completion
+The rules (stated in bot/results/reports.py) publish results in steps of `threshold` responses in completion
 order, and let a figure move only when it grew by 0 or by at least the threshold since it was last
 shown. Whether a figure is shown after step k depends only on what was shown before and on step k's
 own sums, so the published result after step k is a function of the published result after step k-1
 and of step k alone. `Publication` is that state: per figure, the running sums and the sums it shows.
 
-It is built from the answers by adding every step in turn (bot/step_sums.py makes a step's sums),
-and kept in the database when a step fills (bot/publication_store.py), so that a report reads the
+It is built from the answers by adding every step in turn (bot/results/step_sums.py makes a step's sums),
+and kept in the database when a step fills (bot/results/publication_store.py), so that a report reads the
 kept state instead of adding every step again and a new step adds only itself. Nothing here touches
 the database: it is plain arithmetic on sums, the same whichever way the steps arrive.
 """
@@ -230,7 +230,7 @@ class Partition:
 
 @dataclass
 class StepSums:
-    """The sums of one step's `threshold` responses (made by bot/step_sums.py)."""
+    """The sums of one step's `threshold` responses (made by bot/results/step_sums.py)."""
 
     # Statement -> value answers, their sum and sum of squares, the count per scale point, skipped,
     # "not applicable".
