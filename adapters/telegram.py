@@ -312,6 +312,16 @@ def _display_name(update: Update) -> str | None:
     return " ".join(part for part in (user.first_name, user.last_name) if part) or None
 
 
+def with_mentions(message: Message) -> str:
+    """The text with each mention of a user who has no username (Telegram shows their name, the
+    entity carries their id) written as `<@id>`: the one form the core takes as naming a person."""
+    text = message.text or ""
+    for entity, shown in message.parse_entities([MessageEntity.TEXT_MENTION]).items():
+        if entity.user is not None:
+            text = text.replace(shown, f"<@{entity.user.id}>", 1)
+    return text
+
+
 def _replied(message: Message) -> str | None:
     """The id of the bot's message this message replies to, if it replies to one of the bot's."""
     replied = message.reply_to_message
@@ -430,7 +440,10 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None
         incoming = incoming_for(
-            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+            update,
+            text=with_mentions(message),
+            event_id=f"upd:{update.update_id}",
+            reply_to=_replied(message),
         )
         await self._delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
 

@@ -9,8 +9,10 @@ platform serves the whole module (the database is not what is under test, so SQL
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.served import (
     http_get,
     post,
     post_head,
+    read_answer,
     running,
     stream,
 )
@@ -163,6 +166,43 @@ def test_200_half_open_connections_to_slack_hold_no_threads_and_are_closed(
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_sixty_slow_near_limit_bodies_at_once_keep_slack_s_memory_bounded(
+    slack_bot: BotProcess, slack_port: int
+) -> None:
+    """Each body is allowed (1.9 MB) but never finished: the process holds at most its in-flight
+    budget of them (32 MB) and turns the rest away at once."""
+    before, peak = slack_bot.rss_mb, [0.0]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            peak[0] = max(peak[0], slack_bot.rss_mb)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    length = 1_900_000
+    head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": str(length)})
+    sockets = []
+    try:
+        for _ in range(60):
+            sock = connect(slack_port)
+            sockets.append(sock)
+            with contextlib.suppress(OSError):  # turned away (and closed) while still sending
+                sock.sendall(head + b" " * (length - 1))
+        started = time.monotonic()
+        answers = [read_answer(sock, started, SOON) for sock in sockets]
+    finally:
+        sampling.set()
+        sampler.join()
+        for sock in sockets:
+            sock.close()
+    statuses = [answer.status for answer in answers]
+    assert set(statuses) <= {408, 503}
+    assert statuses.count(503) >= 30
+    assert peak[0] - before < 60
 
 
 def test_unsigned_malformed_json_to_slack_gets_401_not_a_dropped_connection(
