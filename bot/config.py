@@ -31,6 +31,9 @@ class Config:
     # flood_per_minute. Far above human speed; the terminal is never limited.
     flood_burst: int = 60
     flood_per_minute: int = 600
+    # Days after a round's closing date until its individual answers, and who took part, are
+    # deleted; only the published unit results remain (bot/follow_up/retention.py).
+    retention_days: int = 1095
 
     # Outbox messages on their way at once, per process (bot/outbox.py). A send mostly waits for the
     # platform's answer, so one at a time would fall far behind Telegram's 30/s; eight keep up.

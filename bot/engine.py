@@ -29,6 +29,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.conversation import assessment, home, quick_answer
+from bot.directory import person_lookup
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
@@ -93,6 +94,7 @@ class Engine:
             module: ModuleType = import_module(name)
             module.register(self.registry)
         self.registry.action("cmd")(self._button_command)
+        self.registry.pending_prompt(person_lookup.PENDING_KIND)(self._picked)
 
     # ------------------------------------------------------------ entry point
 
@@ -200,11 +202,29 @@ class Engine:
         handler = self.registry.actions.get(prefix)
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
-        _drop_pending(ctx)
+        if prefix != "cmd":  # a `cmd:` button is as if typed: it may answer a waiting prompt
+            _drop_pending(ctx)
         try:
             return handler(ctx, rest.split(":") if rest else [])
         except UsageError as error:
-            return [Reply(str(error))]
+            return [error.reply()]
+
+    def _run(self, ctx: Context, command: Command, args: list[str]) -> list[Reply]:
+        try:
+            return command.run(ctx, args)
+        except UsageError as error:
+            return [error.reply()]
+
+    def _picked(self, ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
+        """A number picked from a list of people: the command that asked runs again with the pick."""
+        answer = person_lookup.picked(ctx, pending, text)
+        if isinstance(answer, list):
+            return answer
+        words, args = answer
+        command = next((c for c in self.registry.commands if " ".join(c.words) == words), None)
+        if command is None or not may_use(ctx.session, ctx.person, command.audience):
+            return [Reply(ctx.t._("Cancelled: nothing was changed."))]
+        return self._run(ctx, command, args)
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
         return self._text(ctx, " ".join(args))
@@ -230,10 +250,7 @@ class Engine:
                         )
                     )
                 ]
-            try:
-                return command.run(ctx, args)
-            except UsageError as error:
-                return [Reply(str(error))]
+            return self._run(ctx, command, args)
         response = assessment.current_response(ctx)
         if response is not None:
             return assessment.on_text(ctx, response, text)

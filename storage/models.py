@@ -59,6 +59,9 @@ class AnswerKind(enum.StrEnum):
 class RoundStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+    # Past its retention period: the answers and who took part are deleted; the kept
+    # publications (unit_publication) are all that is left of it (bot/follow_up/retention.py).
+    ARCHIVED = "archived"
 
 
 class PlanItemStatus(enum.StrEnum):

@@ -42,6 +42,7 @@ from storage.models import (
     ResponseStatus,
     Round,
     RoundParticipant,
+    RoundStatus,
     RoundUnit,
     Unit,
     UnitPublication,
@@ -126,6 +127,7 @@ def _head_statement() -> Select[Any]:
         select(
             Round.name.label("round_name"),
             Round.threshold,
+            Round.status,
             Round.instrument_version_id.label("version_id"),
             InstrumentVersion.checksum,
             Unit.name.label("unit_name"),
@@ -156,6 +158,7 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     (
         round_name,
         threshold,
+        status,
         version_id,
         checksum,
         unit_name,
@@ -170,7 +173,11 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     ) = rows[0]
     threshold = max(1, threshold)
     kept = Publication.from_json(state) if state is not None else None
-    if kept is not None and (kept.threshold != threshold or kept.published != matching):
+    if status == RoundStatus.ARCHIVED.value or status is RoundStatus.ARCHIVED:
+        # Past its retention period the answers are gone and the kept result is all there is.
+        completed = published = kept.published if kept is not None else 0
+        steps = kept.steps if kept is not None else 0
+    elif kept is not None and (kept.threshold != threshold or kept.published != matching):
         kept = None  # made with another threshold, or from responses that are no longer there
     after: tuple[int, ...] = ()
     if withdrawals:

@@ -125,7 +125,7 @@ def adopt_priorities(ctx: Context, workshop: Workshop, words: list[str]) -> list
         raise UsageError(t._("Only the unit's principal can add to its plan."))
     unit = ctx.session.get(Unit, workshop.unit_id)
     assert unit is not None
-    options = plans._options(ctx, unit, words)
+    options = plans._options(ctx, unit, words, ("workshop plan", words))
     plan = plans._ensure_plan(ctx, unit, workshop.round_id)
     report = store.report_of(ctx.session, workshop)
     chosen = outcome(ctx, workshop).priorities
@@ -203,7 +203,7 @@ def on_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     already = plans._already_planned(ctx, plan, text)
     if already is not None:
         return already
-    options = plans._options(ctx, unit, [])
+    options = plans._options(ctx, unit, [], ("workshop plan", []))
     item = plans._new_item(ctx, plan, text, options, area_id=statement.area_id)
     return plans._added(ctx, item, options.owner)
 
