@@ -54,7 +54,7 @@ FEATURES: tuple[str, ...] = (
     "bot.follow_up.reminders",
     "bot.follow_up.plans",
     "bot.follow_up.scheduler",
-    "bot.workshop",
+    "bot.workshop.routes",
 )
 
 MAX_TEXT_CHARS = 64 * 1024

@@ -203,7 +203,7 @@ def on_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     already = plans._already_planned(ctx, plan, text)
     if already is not None:
         return already
-    options = plans._options(ctx, unit, [], ("workshop plan", []))  # no owner named: never asked
+    options = plans._options(ctx, unit, [], ("workshop plan", []))
     item = plans._new_item(ctx, plan, text, options, area_id=statement.area_id)
     return plans._added(ctx, item, options.owner)
 

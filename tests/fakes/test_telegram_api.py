@@ -446,6 +446,22 @@ def test_rate_limit_per_chat_and_redeliver(fake: FakeTelegramAPI) -> None:
     assert [u.update_id for u in again] == [first["update_id"]]
 
 
+def test_rate_limit_can_leave_edits_uncounted(fake: FakeTelegramAPI) -> None:
+    """Telegram's 30/s is for messages to many users: edits can be left out of the window."""
+    fake.push_message(USER, "hi")
+    fake.rate_limit(per_second=1, count_edits=False)
+
+    async def body(bot: Bot) -> None:
+        sent = await bot.send_message(USER, "one")
+        for n in range(3):
+            await bot.edit_message_text(f"edited {n}", chat_id=USER, message_id=sent.message_id)
+        with pytest.raises(RetryAfter):
+            await bot.send_message(USER, "two")
+
+    run_with_bot(fake, body)
+    assert fake.rejected_429 == 1
+
+
 def test_application_polling_with_command_handler(fake: FakeTelegramAPI) -> None:
     """The full PTB stack: Updater long polling, CommandHandler, CallbackQueryHandler."""
     from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
