@@ -474,7 +474,7 @@ def build_application(
         .token(config.telegram_token)
         .rate_limiter(Lanes(config.telegram_max_per_second if overall_rate is None else overall_rate))
         .concurrent_updates(OneChatAtATime(concurrency))
-        # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
+        # Timed work is bot/follow_up/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
         .job_queue(None)
         # HTTP over aiohttp: a fraction of httpx's CPU per request (adapters/telegram_request.py).
         # The pool sizes are python-telegram-bot's defaults; the long poll holds one connection.

@@ -111,7 +111,7 @@ def steps_of(instrument: Instrument, role: str | None) -> Steps:
 
 class Position(Protocol):
     """What navigating and rendering read and move of a response: the ORM row on the general path,
-    a plain record on the quick answer path (bot/quick_answer.py), where building an ORM object
+    a plain record on the quick answer path (bot/conversation/quick_answer.py), where building an ORM object
     would cost more than the rest of the rendering."""
 
     id: int
