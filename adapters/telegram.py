@@ -2,15 +2,17 @@
 
 Inbound: a private message, command, button press or document becomes one `Incoming`; the engine
 (synchronous, one database transaction) runs in a worker thread so the event loop never blocks.
-Outbound: each `Reply` becomes a plain-text message (no parse_mode, so no entity errors), buttons an
-inline keyboard, `edit=True` an edit of the message whose button was pressed, images and files
-photos and documents. Conversation state lives in SQL, so there is no ConversationHandler and any
-number of processes can serve one bot (webhook mode behind a load balancer).
+Outbound: the engine's replies become Bot API calls as adapters/telegram_render.py decides (a
+press is answered by editing the pressed message into the answer and the next question), sent by
+adapters/telegram_delivery.py; images and files are photos and documents. Conversation state
+lives in SQL, so there is no ConversationHandler and any number of processes can serve one bot
+(webhook mode behind a load balancer).
 
-`TelegramSender` delivers the outbox through the same bot and event loop: python-telegram-bot's
-AIORateLimiter keeps the whole bot under 30 messages/s (`telegram_max_per_second`, `rate_limiter`),
-and the sender paces each chat to about one message a second; a 429 becomes `RetryLater` for the
-dispatcher, a blocked bot `Undeliverable`. HTTP goes through aiohttp (adapters/telegram_request.py).
+Replies to a person's own message or press go at once; `TelegramSender` delivers the outbox
+through the same bot and event loop, paced below the bot's limit (`telegram_max_per_second`) with
+room left for the replies (adapters/telegram_pace.py), and about one message a second per chat;
+a 429 becomes `RetryLater` for the dispatcher, a blocked bot `Undeliverable`. HTTP goes through
+aiohttp (adapters/telegram_request.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -28,30 +29,13 @@ import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    MessageEntity,
-    Update,
-)
+from telegram import Bot, BotCommand, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -59,9 +43,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBUserWarning
 
 from adapters.http_server import Limits, Readiness
+from adapters.telegram_delivery import Delivery, left_after
+from adapters.telegram_pace import Lane, Lanes, retry_seconds
+from adapters.telegram_render import MAX_TEXT, keyboard, message_count, split_text, utf16_len
 from adapters.telegram_request import AiohttpRequest
 from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
@@ -69,267 +56,30 @@ from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
 from bot.log_redaction import content, hide_secrets
-from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Sending, Undeliverable
+from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-MAX_TEXT = 4096  # Telegram's limit for a message text, after trimming
-MAX_CAPTION = 1024
-MAX_BUTTONS_PER_ROW = 8
-MAX_CALLBACK_BYTES = 64
 MAX_UPLOAD_BYTES = 1024 * 1024  # instrument files are a few kB; refuse anything much larger
 # The everyday commands shown in Telegram's command menu (admin commands stay in `help`).
 MENU_COMMANDS = ("start", "assess", "results", "help", "language", "mydata")
 MENU_LANGUAGES = ("sv",)  # plus the default menu, in English
 PER_CHAT_INTERVAL = timedelta(seconds=1)
 SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
-RATE_MARGIN = 0.04  # of the overall limit, left unused (see rate_limiter)
 CONNECTIONS = 256  # kept-alive connections to the Bot API at most (python-telegram-bot's default)
-RETRIES = 3
-EDIT_ATTEMPTS = 2
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-T = TypeVar("T")
 
 # python-telegram-bot advises its typed method over do_api_request for a method it has; we use
-# do_api_request for sendMessage on purpose (Delivery.text).
-warnings.filterwarnings("ignore", r"Please use 'Bot\.sendMessage'", PTBUserWarning)
+# do_api_request for sendMessage and editMessageText on purpose (Delivery.text, Delivery.edit).
+warnings.filterwarnings("ignore", r"Please use 'Bot\.(sendMessage|editMessageText)'", PTBUserWarning)
 AppType = Application[Any, Any, Any, Any, Any, Any]
 
 
-# ---------------------------------------------------------------- text and keyboards
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Parts of at most `limit` UTF-16 units (Telegram's measure), cut at line breaks where possible.
-
-    Blank parts are dropped: Telegram refuses a message that is empty after trimming.
-    """
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        cut = min(len(rest), limit)
-        while (excess := utf16_len(rest[:cut]) - limit) > 0:
-            cut -= max(1, excess // 2)  # a character is one or two UTF-16 units
-        newline = rest.rfind("\n", 0, cut)
-        if newline > cut // 2:
-            cut = newline
-        parts.append(rest[:cut])
-        rest = rest[cut:].strip()
-    parts.append(rest)
-    return [part for part in parts if part.strip()]
-
-
-def keyboard(rows: Sequence[Sequence[Choice]]) -> InlineKeyboardMarkup | None:
-    """An inline keyboard; rows longer than Telegram's 8 buttons are wrapped.
-
-    A payload over Telegram's 64 bytes would make Telegram refuse the whole message, so such a
-    button is left out (and logged): the person can still type the answer.
-    """
-    markup: list[list[InlineKeyboardButton]] = []
-    for row in rows:
-        buttons = []
-        for choice in row:
-            if len(choice.payload.encode()) > MAX_CALLBACK_BYTES or not choice.payload:
-                log.warning("button %r left out: its payload does not fit Telegram's limit", choice.label)
-                continue
-            buttons.append(InlineKeyboardButton(choice.label or "·", callback_data=choice.payload))
-        for start in range(0, len(buttons), MAX_BUTTONS_PER_ROW):
-            markup.append(buttons[start : start + MAX_BUTTONS_PER_ROW])
-    return InlineKeyboardMarkup(markup) if markup else None
-
-
-@functools.lru_cache(maxsize=1024)
-def keyboard_json(rows: tuple[tuple[Choice, ...], ...]) -> str | None:
-    """`keyboard` as the JSON Telegram takes, made once per distinct keyboard (a reminder's or a
-    question's is sent to many people; building and serialising it was a tenth of a send's CPU)."""
-    markup = keyboard(rows)
-    return json.dumps(markup.to_dict()) if markup else None  # as python-telegram-bot encodes it
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    """`RetryAfter.retry_after` is an int today and a timedelta in later PTB versions."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: object = error.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)  # type: ignore[arg-type]
-
-
-def is_not_modified(error: BadRequest) -> bool:
-    return "message is not modified" in error.message.lower()
-
-
-# ---------------------------------------------------------------- sending replies
-
-
-class Delivery:
-    """Sends one batch of replies to one chat.
-
-    A 429 is waited out and retried; `give_up_first` instead hands the wait to the outbox
-    dispatcher (RetryLater) when nothing of the batch has gone out yet, so no message is sent twice.
-    """
-
-    def __init__(
-        self,
-        bot: Bot,
-        chat_id: int | str,
-        *,
-        give_up_first: bool = False,
-        anchored: Callable[[str, str], Awaitable[None]] | None = None,
-    ) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-        self.give_up_first = give_up_first
-        self.sent = 0
-        self.delivered = 0  # replies delivered (see `replies`)
-        # Told (message id, anchor) of each posted reply that has an anchor (`Reply.anchor`).
-        self.anchored = anchored
-
-    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
-        for _ in range(RETRIES):
-            try:
-                result = await request()
-            except RetryAfter as error:
-                seconds = retry_seconds(error)
-                if self.give_up_first and self.sent == 0:
-                    raise RetryLater(seconds) from None
-                await asyncio.sleep(seconds)
-                continue
-            self.sent += 1
-            return result
-        result = await request()
-        self.sent += 1
-        return result
-
-    async def text(self, text: str, markup: str | None = None) -> None:
-        """sendMessage, without turning Telegram's answer into a `Message` we would not read: that
-        parsing was a fifth of the event loop's CPU per outbox message (python-telegram-bot's
-        `send_message` always does it; `do_api_request` with no return type does not)."""
-        await self.bot.do_api_request(
-            "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
-        )
-
-    async def anchored_text(self, text: str, markup: str | None, anchor: str) -> None:
-        """sendMessage for a reply whose replies mean something: its message id is needed."""
-        sent = await self.bot.do_api_request(
-            "sendMessage",
-            {"chat_id": self.chat_id, "text": text, "reply_markup": markup},
-            return_type=Message,
-        )
-        if self.anchored is not None and isinstance(sent, Message):
-            await self.anchored(str(sent.message_id), anchor)
-
-    async def replies(self, replies: Sequence[Reply], pressed: int | None = None) -> None:
-        """Send the replies in order; `pressed` is the message an edit replaces. `delivered` counts
-        the replies that went out, so a caller knows which are left when one fails."""
-        for reply in replies:
-            if not (reply.edit and pressed is not None and await self.edit(pressed, reply)):
-                # An edit of a typed answer (no pressed message) is shown as a new message.
-                await self.send(reply)
-            self.delivered += 1
-
-    async def edit(self, pressed: int, reply: Reply) -> bool:
-        """Replace the pressed message; False if Telegram will not edit it (then it is sent anew).
-
-        An edit is idempotent (the same text again is "not modified"), so one that failed on the
-        network is tried again; if it still fails, it is left out and the replies after it still
-        go: the next question matters more than the answer shown on the old one.
-        """
-        parts = split_text(reply.text)
-        if not parts:
-            return False
-        markup = keyboard(reply.choices) if len(parts) == 1 and not (reply.image or reply.file) else None
-        for attempt in range(EDIT_ATTEMPTS):
-            try:
-                await self._call(
-                    lambda: self.bot.edit_message_text(
-                        parts[0], chat_id=self.chat_id, message_id=pressed, reply_markup=markup
-                    )
-                )
-            except BadRequest as error:
-                if is_not_modified(error):
-                    return True
-                log.info("could not edit a message (%s); sending it as a new one", error.message)
-                return False
-            except NetworkError as error:  # TimedOut included
-                if attempt + 1 < EDIT_ATTEMPTS:
-                    continue
-                log.warning("could not edit a message (%s); the replies after it still go", error.message)
-                return True
-            break
-        if reply.anchor and self.anchored is not None:
-            await self.anchored(str(pressed), reply.anchor)
-        if len(parts) > 1 or reply.image or reply.file:
-            await self.send(dataclasses.replace(reply, text="\n".join(parts[1:]), edit=False))
-        return True
-
-    async def send(self, reply: Reply) -> None:
-        parts = split_text(reply.text)
-        # The keyboard goes with the last text part, or with the media when there is no text.
-        markup = keyboard_json(reply.choices) if parts else None
-        media_markup = keyboard(reply.choices) if not parts and (reply.image or reply.file) else None
-        for n, part in enumerate(parts):
-            last = n == len(parts) - 1
-            if last and reply.anchor and self.anchored is not None:
-                await self._call(lambda part=part: self.anchored_text(part, markup, reply.anchor))  # type: ignore[misc]
-                continue
-            await self._call(lambda part=part, last=last: self.text(part, markup if last else None))  # type: ignore[misc]
-        if reply.image is not None:
-            image = reply.image
-            caption, extra = _caption(image.caption)
-            await self._call(
-                lambda: self.bot.send_photo(
-                    self.chat_id,
-                    image.content,
-                    caption=caption,
-                    filename=image.filename,
-                    reply_markup=media_markup if reply.file is None else None,
-                )
-            )
-            for part in extra:
-                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
-        if reply.file is not None:
-            file = reply.file
-            caption, extra = _caption(file.caption)
-            await self._call(
-                lambda: self.bot.send_document(
-                    self.chat_id,
-                    file.content,
-                    caption=caption,
-                    filename=file.filename,
-                    reply_markup=media_markup,
-                )
-            )
-            for part in extra:
-                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
-
-
-def _caption(text: str) -> tuple[str | None, list[str]]:
-    """A caption that fits (1024), or none and the text as separate messages."""
-    stripped = text.strip()
-    if not stripped:
-        return None, []
-    if utf16_len(stripped) <= MAX_CAPTION:
-        return stripped, []
-    return None, split_text(stripped)
-
-
-def _may_have_arrived(error: TelegramError) -> bool:
-    """Whether a failed call may still have reached Telegram: a timeout may have, a refused
-    connection or an error answer has not."""
-    return isinstance(error, TimedOut)
-
-
-def message_count(replies: Sequence[Reply]) -> int:
-    return sum(len(split_text(r.text)) + (r.image is not None) + (r.file is not None) for r in replies) or 1
+# Re-exported: the names the adapter's users and tests know it by.
+__all__ = ["MAX_TEXT", "Delivery", "keyboard", "retry_seconds", "split_text", "utf16_len"]
 
 
 # ---------------------------------------------------------------- inbound
@@ -340,6 +90,16 @@ def _display_name(update: Update) -> str | None:
     if user is None:
         return None
     return " ".join(part for part in (user.first_name, user.last_name) if part) or None
+
+
+def with_mentions(message: Message) -> str:
+    """The text with each mention of a user who has no username (Telegram shows their name, the
+    entity carries their id) written as `<@id>`: the one form the core takes as naming a person."""
+    text = message.text or ""
+    for entity, shown in message.parse_entities([MessageEntity.TEXT_MENTION]).items():
+        if entity.user is not None:
+            text = text.replace(shown, f"<@{entity.user.id}>", 1)
+    return text
 
 
 def _replied(message: Message) -> str | None:
@@ -447,18 +207,15 @@ class TelegramAdapter:
     def _delivery(self, bot: Bot, chat_id: int) -> Delivery:
         return Delivery(bot, chat_id, anchored=functools.partial(self._anchored, chat_id))
 
-    async def _converse(self, bot: Bot, chat_id: int, incoming: Incoming) -> None:
-        """Handle the event, send what the engine says, and tell the engine it went (bot/reply_outbox.py):
-        replies that did not go are left to the outbox, which any process delivers."""
+    async def _converse(self, delivery: Delivery, incoming: Incoming) -> None:
+        """Handle the event, show what the engine says, and tell the engine it went: replies that
+        did not go are left to the outbox, which any process delivers (bot/reply_outbox.py)."""
         replies = await self._handle(incoming)
-        delivery = self._delivery(bot, chat_id)
         pressed = int(incoming.pressed) if incoming.pressed else None
         try:
             await delivery.replies(replies, pressed)
         except TelegramError as error:
-            left = replies[delivery.delivered :]
-            if _may_have_arrived(error):
-                left = left[1:]  # sent again it could arrive twice: the one under way is given up
+            left = left_after(delivery, replies, pressed is not None, error)
             log.warning("replies not delivered (%s); %d left to the outbox", type(error).__name__, len(left))
             await asyncio.to_thread(self.engine.unsent, incoming, left, type(error).__name__)
             return
@@ -479,9 +236,12 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None
         incoming = incoming_for(
-            update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
+            update,
+            text=with_mentions(message),
+            event_id=f"upd:{update.update_id}",
+            reply_to=_replied(message),
         )
-        await self._converse(message.get_bot(), message.chat_id, incoming)
+        await self._converse(self._delivery(message.get_bot(), message.chat_id), incoming)
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A sticker, photo or voice message: the engine answers that it did not catch it."""
@@ -489,7 +249,7 @@ class TelegramAdapter:
         if message is None or update.effective_user is None:
             return
         incoming = incoming_for(update, text="", event_id=f"upd:{update.update_id}")
-        await Delivery(message.get_bot(), message.chat_id).replies(await self._handle(incoming))
+        await self._converse(Delivery(message.get_bot(), message.chat_id), incoming)
 
     async def on_document(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -498,12 +258,12 @@ class TelegramAdapter:
         document = message.document
         delivery = Delivery(message.get_bot(), message.chat_id)
         if document.file_size is not None and document.file_size > self.max_upload_bytes:
-            await delivery.send(self._too_big(update))
+            await delivery.replies([self._too_big(update)])
             return
         file = await document.get_file()
         content = bytes(await file.download_as_bytearray())
         if len(content) > self.max_upload_bytes:
-            await delivery.send(self._too_big(update))
+            await delivery.replies([self._too_big(update)])
             return
         incoming = incoming_for(
             update,
@@ -511,7 +271,7 @@ class TelegramAdapter:
             attachment=Attachment(document.file_name or "upload.yaml", content),
             event_id=f"upd:{update.update_id}",
         )
-        await self._converse(message.get_bot(), message.chat_id, incoming)
+        await self._converse(delivery, incoming)
 
     def _too_big(self, update: Update) -> Reply:
         user = update.effective_user
@@ -542,7 +302,7 @@ class TelegramAdapter:
             pressed=str(pressed.message_id) if pressed is not None else None,
         )
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        await self._converse(query.get_bot(), chat_id, incoming)
+        await self._converse(self._delivery(query.get_bot(), chat_id), incoming)
 
     async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -551,7 +311,7 @@ class TelegramAdapter:
         incoming = incoming_for(
             update, text=message.text or "", event_id=f"upd:{update.update_id}", reply_to=_replied(message)
         )
-        await self._converse(message.get_bot(), message.chat_id, incoming)
+        await self._converse(self._delivery(message.get_bot(), message.chat_id), incoming)
 
     def _addressed_to_me(self, message: Message) -> bool:
         """A command or mention for this bot, or a reply to one of its messages (which group
@@ -691,10 +451,13 @@ class TelegramSender:
 
     async def _deliver(self, bot: Bot, chat: str, replies: Sequence[Reply], pressed: str | None) -> None:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        # An event's replies its own process could not send (`Address.pressed`) are interactive.
         message = int(pressed) if pressed and pressed.isdigit() else None
+        through = Lane.INTERACTIVE if message is not None else Lane.BULK
         try:
             anchored = functools.partial(self._anchored, chat) if self.anchored is not None else None
-            await Delivery(bot, chat_id, give_up_first=True, anchored=anchored).replies(replies, message)
+            delivery = Delivery(bot, chat_id, through=through, give_up_first=True, anchored=anchored)
+            await delivery.replies(replies, message)
         except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
             raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat
@@ -713,26 +476,12 @@ def webhook_secret(config: Config) -> str:
             raise ValueError("ASSESSBOT_TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1-256)")
         return config.telegram_webhook_secret
     assert config.telegram_token
-    return hashlib.sha256(b"assessbot-webhook:" + config.telegram_token.encode()).hexdigest()
+    return derived_webhook_secret(config.telegram_token)
 
 
-def rate_limiter(per_second: float) -> AIORateLimiter:
-    """python-telegram-bot's limiter, shaped so that no one second holds more than `per_second` sends.
-
-    AIORateLimiter is a leaky bucket (aiolimiter): `overall_max_rate=n, overall_time_period=t` lets
-    a burst of n through at once, then n per t. Given (per_second, 1) a quiet moment followed by a
-    busy one lets nearly twice per_second through within one second, which Telegram (and the fake,
-    a sliding one-second window) answers with 429 and a pause of the whole bot. So the bucket holds
-    a small burst and drains at the rest of the rate, burst + rate * 1 s staying a margin below
-    `per_second`: requests let through together can still arrive closer together than they left
-    (a busy machine, the network), by at most the sends in flight at once.
-    """
-    burst = max(1.0, per_second / 100)
-    rate = per_second * (1 - RATE_MARGIN) - burst
-    if rate <= 0:  # a limit of a message or two a second: one at a time, evenly spaced
-        burst, rate = 1.0, per_second * (1 - RATE_MARGIN)
-    # On a 429 it pauses every send for retry_after and tries again, twice, before giving up.
-    return AIORateLimiter(overall_max_rate=burst, overall_time_period=burst / rate, max_retries=2)
+def derived_webhook_secret(token: str) -> str:
+    """The webhook secret made from the token: whoever holds it can forge updates (never logged)."""
+    return hashlib.sha256(b"assessbot-webhook:" + token.encode()).hexdigest()
 
 
 def build_application(
@@ -748,13 +497,15 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, webhook_secret(config))
+    hide_secrets(
+        config.telegram_token, config.telegram_webhook_secret, derived_webhook_secret(config.telegram_token)
+    )
     builder = (
         Application.builder()
         .token(config.telegram_token)
-        .rate_limiter(rate_limiter(config.telegram_max_per_second if overall_rate is None else overall_rate))
+        .rate_limiter(Lanes(config.telegram_max_per_second if overall_rate is None else overall_rate))
         .concurrent_updates(OneChatAtATime(concurrency))
-        # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
+        # Timed work is bot/follow_up/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
         .job_queue(None)
         # HTTP over aiohttp: a fraction of httpx's CPU per request (adapters/telegram_request.py).
         # The pool sizes are python-telegram-bot's defaults; the long poll holds one connection.

@@ -2,15 +2,15 @@
 
 Contract: `Engine.handle(incoming) -> list[Reply]`. The database transaction commits before the
 replies are returned, so whatever the person is told has been stored. A platform event id is
-recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a double-clicked
+recorded in the same transaction (bot/intake/processed_events.py); a re-delivered event (or a double-clicked
 button carrying the same id) finds it and changes nothing.
 
-Every event's transaction first takes the person's lock (bot/event_order.py), so one person's
+Every event's transaction first takes the person's lock (bot/intake/event_order.py), so one person's
 events are handled one at a time in every process. What an event says is committed with it (the
 reply outbox, bot/reply_outbox.py) when its adapter reports delivery (`Engine.replied`).
 
-A press of a scale button, most of all events, first takes the quick path (bot/quick_answer.py):
-the same lock, the same decision (bot/answer_decision.py) and the same writes, run on the database
+A press of a scale button, most of all events, first takes the quick path (bot/conversation/quick_answer.py):
+the same lock, the same decision (bot/conversation/answer_decision.py) and the same writes, run on the database
 driver in two round trips. Everything else, and whatever the quick path declines, is routed here.
 """
 
@@ -34,10 +34,11 @@ from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.conversation import assessment, home, quick_answer
+from bot.directory import person_lookup
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
-from bot.intake import anchors, deliveries, event_order, notices
+from bot.intake import anchors, event_order, notices, processed_events
 from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
 from bot.permissions import may_use
@@ -58,7 +59,7 @@ FEATURES: tuple[str, ...] = (
     "bot.follow_up.reminders",
     "bot.follow_up.plans",
     "bot.follow_up.scheduler",
-    "bot.workshop",
+    "bot.workshop.routes",
 )
 
 MAX_TEXT_CHARS = 64 * 1024
@@ -101,6 +102,7 @@ class Engine:
             module: ModuleType = import_module(name)
             module.register(self.registry)
         self.registry.action("cmd")(self._button_command)
+        self.registry.pending_prompt(person_lookup.PENDING_KIND)(self._picked)
 
     # ------------------------------------------------------------ entry point
 
@@ -162,7 +164,7 @@ class Engine:
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
         event_order.take(session, incoming)  # first, always: one person's events one at a time
-        if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         replies = self._route(ctx, incoming)
@@ -234,11 +236,29 @@ class Engine:
         handler = self.registry.actions.get(prefix)
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
-        _drop_pending(ctx)
+        if prefix != "cmd":  # a `cmd:` button is as if typed: it may answer a waiting prompt
+            _drop_pending(ctx)
         try:
             return handler(ctx, rest.split(":") if rest else [])
         except UsageError as error:
-            return [Reply(str(error))]
+            return [error.reply()]
+
+    def _run(self, ctx: Context, command: Command, args: list[str]) -> list[Reply]:
+        try:
+            return command.run(ctx, args)
+        except UsageError as error:
+            return [error.reply()]
+
+    def _picked(self, ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
+        """A number picked from a list of people: the command that asked runs again with the pick."""
+        answer = person_lookup.picked(ctx, pending, text)
+        if isinstance(answer, list):
+            return answer
+        words, args = answer
+        command = next((c for c in self.registry.commands if " ".join(c.words) == words), None)
+        if command is None or not may_use(ctx.session, ctx.person, command.audience):
+            return [Reply(ctx.t._("Cancelled: nothing was changed."))]
+        return self._run(ctx, command, args)
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
         return self._text(ctx, " ".join(args))
@@ -264,10 +284,7 @@ class Engine:
                         )
                     )
                 ]
-            try:
-                return command.run(ctx, args)
-            except UsageError as error:
-                return [Reply(str(error))]
+            return self._run(ctx, command, args)
         response = assessment.current_response(ctx)
         if response is not None:
             return assessment.on_text(ctx, response, text)

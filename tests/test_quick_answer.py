@@ -1,5 +1,5 @@
-"""The quick path of a scale-button answer (bot/quick_answer.py) says and stores exactly what the
-general path does (both ask bot/answer_decision.py), handles the ordinary answer by itself, leaves
+"""The quick path of a scale-button answer (bot/conversation/quick_answer.py) says and stores exactly what the
+general path does (both ask bot/conversation/answer_decision.py), handles the ordinary answer by itself, leaves
 everything else alone, and waits for the same person's event in another process."""
 
 from __future__ import annotations

@@ -19,8 +19,11 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, select
 from telegram import Update
+from telegram.error import NetworkError
 
 from adapters import telegram as tg
+from adapters.telegram_delivery import left_after
+from adapters.telegram_render import Call, Method
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.i18n import translator
@@ -194,25 +197,30 @@ def test_join_link_then_24_statements_by_buttons_over_long_polling(
             assert f"Background question {n}/4" in (question.text or "")
             await press(question, question.button_texts()[0][0])
             needle = f"Background question {n + 1}/4" if n < 4 else "Statement 1/24"
-            question = await wait_for(
-                lambda needle=needle, after=question.message_id: message_with(fake, needle, after)
-            )
+            question = await wait_for(lambda needle=needle: message_with(fake, needle))
+        sends_before_statements = len(fake.calls_of("sendMessage"))
         for n in range(1, 25):
             assert f"Statement {n}/24" in (question.text or "")
             assert ["1", "2", "3", "4", "5", "6", "7"] in question.button_texts()
             await press(question, "5")
-            if n < 24:
-                following = await wait_for(
-                    lambda n=n, after=question.message_id: message_with(fake, f"Statement {n + 1}/24", after)
-                )
-            else:
-                following = await wait_for(lambda: message_with(fake, "Done! Thank you, Anna."))
-            answered = fake.message(USER, question.message_id)
-            assert answered is not None
-            assert answered.reply_markup is None  # the keyboard is gone
-            assert "→ Your answer: 5" in (answered.text or "")
-            assert f"Statement {n}/24" in (answered.text or "")
+            if n == 24:
+                break
+            needle = f"Statement {n + 1}/24"
+            following = await wait_for(lambda needle=needle: message_with(fake, needle))
+            # One message, edited: the statement with the answer given, then the next statement.
+            assert following.message_id == question.message_id
+            text = following.text or ""
+            assert text.index(f"Statement {n}/24") < text.index("→ Your answer: 5") < text.index(needle)
+            assert data_of(following, "5") != data_of(question, "5")  # the next statement's buttons
             question = following
+        # Answering the statements took no new message; the result comes as new ones.
+        assert len(fake.calls_of("sendMessage")) == sends_before_statements
+        await wait_for(lambda: message_with(fake, "Done! Thank you, Anna.", after=question.message_id))
+        answered = fake.message(USER, question.message_id)
+        assert answered is not None
+        assert answered.reply_markup is None  # the keyboard is gone
+        assert (answered.text or "").endswith("→ Your answer: 5")
+        assert "Statement 24/24" in (answered.text or "")
         stop.set()
 
     async def main() -> None:
@@ -755,9 +763,10 @@ def test_edits_that_change_nothing_or_cannot_be_made(runtime: Runtime, fake: Fak
         await chat.say("/start")
         question = await app.bot.send_message(USER, "Pick one")
         delivery = tg.Delivery(app.bot, USER)
-        assert await delivery.edit(question.message_id, Reply("Picked", edit=True))
+        picked = Call(Method.EDIT, "Picked")
+        assert await delivery.edit(question.message_id, picked)
         # "message is not modified": an edit made twice (by another process, say) changes nothing.
-        assert await delivery.edit(question.message_id, Reply("Picked", edit=True))
+        assert await delivery.edit(question.message_id, picked)
         gone = question.message_id + 100
         before = len(fake.chat(USER))
         await delivery.replies([Reply("Moved on", edit=True)], gone)  # not editable: sent anew
@@ -770,22 +779,25 @@ def test_edits_that_change_nothing_or_cannot_be_made(runtime: Runtime, fake: Fak
     with_app(runtime, fake, body)
 
 
-def test_an_edit_that_times_out_is_tried_again_and_never_holds_back_the_next_question(
+def test_an_edit_that_fails_on_the_way_is_tried_again_and_else_left_whole_to_the_outbox(
     runtime: Runtime, fake: FakeTelegramAPI
 ) -> None:
     async def body(app: tg.AppType, chat: Chat) -> None:
         await chat.say("/start")
         question = await app.bot.send_message(USER, "Statement 1/3")
-        delivery = tg.Delivery(app.bot, USER)
-        # Telegram's gateway fails the edit twice (as a timeout on the real one does): the edit
-        # is tried again, then left, and the next question still goes.
+        replies = [Reply("→ Your answer: 4", edit=True), Reply("Statement 2/3")]
+        # Telegram's gateway fails the edit once (as a timeout on the real one may): tried again.
+        fake.fail_next_with("editMessageText", 502, "Bad Gateway")
+        await tg.Delivery(app.bot, USER).replies(replies, question.message_id)
+        assert "Statement 2/3" in (fake.message(USER, question.message_id).text or "")  # type: ignore[union-attr]
+        # Failing twice, the error goes up, and every reply is still to deliver: the edit holds the
+        # next question, and an edit may be made again (it is idempotent), so nothing is dropped.
+        again = await app.bot.send_message(USER, "Statement 2/3")
         fake.fail_next_with("editMessageText", 502, "Bad Gateway", times=2)
-        await delivery.replies(
-            [Reply("→ Your answer: 4", edit=True), Reply("Statement 2/3")], question.message_id
-        )
-        assert delivery.delivered == 2
-        assert fake.last_message(USER).text == "Statement 2/3"  # type: ignore[union-attr]
-        assert len(fake.calls_of("editMessageText")) == 2
+        delivery = tg.Delivery(app.bot, USER)
+        with pytest.raises(NetworkError) as failed:
+            await delivery.replies(replies, again.message_id)
+        assert left_after(delivery, replies, True, failed.value) == replies
 
     with_app(runtime, fake, body)
 

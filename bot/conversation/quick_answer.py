@@ -33,7 +33,7 @@ from bot.conversation.assessment_state import STATE_QUERY, State, read_state_row
 from bot.directory import catalogue
 from bot.directory.people import identify_changes_nothing
 from bot.i18n import pick_locale, translator
-from bot.intake import deliveries, event_order
+from bot.intake import event_order, processed_events
 from bot.messages import Incoming, Reply
 from storage.driver_sql import Call, DriverStatement, DriverTransaction
 from storage.models import Identity, Person, Response, ResponseStatus, Round
@@ -96,7 +96,7 @@ class QuickAnswers:
                 lock.append((event_order.LOCK, event_order.values(incoming)))
             *_, event, person, rows = transaction.run(
                 *lock,
-                (deliveries.RECORD, deliveries.values(incoming, now)),
+                (processed_events.RECORD, processed_events.values(incoming, now)),
                 (_PERSON_AND_RESPONSE, {"response_id": press.response_id, **_identity(incoming)}),
                 (_STATE, {"response_id": press.response_id}),
             )
