@@ -8,6 +8,7 @@ import threading
 import time
 
 from adapters import launch
+from bot.clock import ManualClock
 from bot.messages import Reply
 from bot.outbox import enqueue
 from bot.runtime import Runtime
@@ -34,7 +35,9 @@ def wait_for(condition, timeout: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
-def test_assessbot_run_serves_slack_over_http_and_sends_the_outbox(runtime: Runtime) -> None:
+def test_assessbot_run_serves_slack_over_http_and_sends_the_outbox(
+    runtime: Runtime, clock: ManualClock
+) -> None:
     with FakeSlackAPI() as fake:
         fake.add_user(ANNA, locale="en-US", real_name="Anna Svensson")
         port = free_port()
@@ -80,6 +83,8 @@ def test_assessbot_run_serves_slack_over_http_and_sends_the_outbox(runtime: Runt
                     key="launch-test",
                     due_at=runtime.clock.now(),
                 )
+            # Sent after the per-person gap (one message a second): the reply to help went just now.
+            clock.advance(seconds=2)
             wait_for(
                 lambda: any(
                     "A reminder from the outbox" in m.get("text", "") for m in fake.channel_messages(channel)

@@ -152,16 +152,14 @@ class Crowd:
         if not self._wait(lambda: any(m.buttons for m in self.fake.chat(user))):
             self._unanswered(f"{user}: no answer to /assess")
             return
-        pressed: set[int] = set()
+        pressed: set[tuple[int, str | None]] = set()  # a message is edited into the next question
         while not any("Your result for" in (m.text or "") for m in self.fake.chat(user)):
-            waiting = [m for m in self.fake.chat(user) if m.buttons and m.message_id not in pressed]
+            waiting = [m for m in self.fake.chat(user) if m.buttons and (m.message_id, m.text) not in pressed]
             if not waiting:
-                self._unanswered(
-                    f"{user}: nothing to press and no result: {[m.text for m in self.fake.chat(user)]}"
-                )
+                self._unanswered(f"{user}: nothing to press and no result")
                 return
             message = waiting[-1]
-            pressed.add(message.message_id)
+            pressed.add((message.message_id, message.text))
             data = _choose(message.callback_data(), rng)
             update = self.fake.push_callback(user, message.message_id, data)
             chance = rng.random()
@@ -182,7 +180,8 @@ class Crowd:
                     self.balancer.deliver(update, avoid=port)
             with self.lock:
                 self.presses += 1
-            if not self._wait(functools.partial(_answered, self.fake, user, message.message_id, data)):
+            answered = functools.partial(_answered, self.fake, user, message.message_id, message.text, data)
+            if not self._wait(answered):
                 self._unanswered(f"{user}: press {data} on message {message.message_id} not answered")
                 return
 
@@ -209,14 +208,14 @@ def _choose(data: list[str], rng: random.Random) -> str:
     return rng.choice(points)
 
 
-def _answered(fake: FakeTelegramAPI, user: int, pressed: int, data: str) -> bool:
-    """The press shows: the question turned into the answer (an offer stays as it was) and the next
-    question, or the result, came."""
+def _answered(fake: FakeTelegramAPI, user: int, pressed: int, was: str | None, data: str) -> bool:
+    """The press shows: the next question (or the result) came, in the pressed message edited into
+    the answer and the next question, or in a new message after it (an offer stays as it was)."""
     messages = fake.chat(user)
-    before = [m for m in messages if m.message_id == pressed]
-    newer = [m for m in messages if m.message_id > pressed]
-    turned = data.startswith("o:") or not (before and before[0].buttons)
-    return turned and any(m.buttons or "Your result for" in (m.text or "") for m in newer)
+    now = [m for m in messages if m.message_id == pressed]
+    edited = bool(now) and now[0].text != was and not data.startswith("o:")
+    shown = [m for m in messages if m.message_id > pressed] + (now if edited else [])
+    return any(m.buttons or "Your result for" in (m.text or "") for m in shown)
 
 
 def _sent_twice(fake: FakeTelegramAPI, except_just_before: float) -> list[str]:
@@ -229,7 +228,7 @@ def _sent_twice(fake: FakeTelegramAPI, except_just_before: float) -> list[str]:
         if call.status == 200:
             sent.setdefault((call.params.get("chat_id"), call.params.get("text")), []).append(call.at)
     edited = Counter(
-        (call.params.get("chat_id"), call.params.get("message_id"))
+        (call.params.get("chat_id"), call.params.get("message_id"), call.params.get("text"))
         for call in fake.calls_of("editMessageText")
         if call.status == 200
     )
@@ -238,7 +237,11 @@ def _sent_twice(fake: FakeTelegramAPI, except_just_before: float) -> list[str]:
         f"sent {len(times)}x to {chat}: {text!r}"
         for (chat, text), times in sent.items()
         if len(times) > 1 and not (len(times) == 2 and in_window <= times[0] <= except_just_before)
-    ] + [f"edited {n}x: message {message} in {chat}" for (chat, message), n in edited.items() if n > 1]
+    ] + [
+        f"edited {n}x into the same text: message {message} in {chat}"
+        for (chat, message, _text), n in edited.items()
+        if n > 1
+    ]
 
 
 def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midway(tmp_path: Path) -> None:
