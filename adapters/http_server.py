@@ -9,6 +9,8 @@ Whoever can reach the port can send anything, so nothing is read that has not be
   moment it is accepted and again after each response: that is our `idle_seconds`, and it bounds
   both unfinished headers (a slowloris) and idle keep-alive connections. A body that takes longer
   than `body_seconds` gets 408.
+* The bodies being read or handled at once may announce at most `Limits.max_in_flight` bytes in
+  all; past that a request gets 503 at once, so many slow bodies cannot fill the memory.
 * A refused request gets its status and the connection is closed (no lingering read of the rest).
 * One event loop serves every connection: a half-open connection costs a socket, not a thread.
 `/healthz` answers 200 when the process is up and ready (the database answers and its schema is
@@ -32,6 +34,7 @@ from bot.config import Config
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2_000_000  # Slack's largest payloads are tens of kB, Telegram's updates a few
+MAX_IN_FLIGHT_BYTES = 32_000_000  # bodies being read or handled at once, by their announced length
 HEALTH_PATH = "/healthz"
 HEALTH_SECONDS = 3.0  # a probe that takes longer is answered 503
 MAX_HEADERS = 48
@@ -45,6 +48,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass(frozen=True)
 class Limits:
     max_body: int = MAX_BODY_BYTES
+    max_in_flight: int = MAX_IN_FLIGHT_BYTES
     idle_seconds: float = 15.0
     body_seconds: float = 10.0
 
@@ -83,18 +87,32 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def _bounded(limits: Limits) -> Middleware:
+    in_flight = 0  # bytes of bodies announced by the requests being read or handled right now
+
     @web.middleware
     async def bounded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal in_flight
+        length = 0
         if request.method in BODY_METHODS:
-            length = request.content_length
-            if length is None or "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            length = request.content_length or 0
+            if (
+                request.content_length is None
+                or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+            ):
                 return refusal(411, "a Content-Length is required")
             if length > limits.max_body:
                 return refusal(413, "the request body is too large")
+            # Many bodies sent slowly at once would each be held until complete: past the budget
+            # a request is turned away at once (Slack and Telegram retry) instead of held.
+            if in_flight + length > limits.max_in_flight:
+                return refusal(503, "too many requests at once")
+        in_flight += length
         try:
             return await handler(request)
         except Refused as refused:
             return refusal(refused.status, refused.reason)
+        finally:
+            in_flight -= length
 
     return bounded
 

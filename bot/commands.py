@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from bot.i18n import Translator
-from bot.messages import Incoming, Reply
+from bot.messages import Choice, Incoming, Reply
 from storage.models import Person
 
 if TYPE_CHECKING:
@@ -54,7 +54,16 @@ PendingRun = Callable[[Context, dict[str, object], str], list[Reply]]
 
 
 class UsageError(Exception):
-    """A command was given wrong or missing arguments; the message is already translated."""
+    """A command was given wrong or missing arguments; the message is already translated.
+
+    `choices` are buttons that go with it (for instance the numbered list of people to pick from)."""
+
+    def __init__(self, message: str, choices: tuple[tuple[Choice, ...], ...] = ()) -> None:
+        super().__init__(message)
+        self.choices = choices
+
+    def reply(self) -> Reply:
+        return Reply(str(self), self.choices)
 
 
 @dataclass(frozen=True)

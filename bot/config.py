@@ -45,10 +45,13 @@ class Config:
     # What people write (texts, answers, uploads' captions) reaches the log only when this asks for
     # it, at DEBUG; secrets never do (bot/log_redaction.py).
     log_content: bool = False
-    # Flood protection per person (bot/flood.py): a burst of this many events, refilled at
+    # Flood protection per person (bot/intake/flood.py): a burst of this many events, refilled at
     # flood_per_minute. Far above human speed; the terminal is never limited.
     flood_burst: int = 60
     flood_per_minute: int = 600
+    # Days after a round's closing date until its individual answers, and who took part, are
+    # deleted; only the published unit results remain (bot/follow_up/retention.py).
+    retention_days: int = 1095
 
     # Outbox messages on their way at once, per process (bot/outbox.py). A send mostly waits for the
     # platform's answer, so one at a time would fall far behind Telegram's 30/s; eight keep up.

@@ -2,11 +2,11 @@
 
 Contract: `Engine.handle(incoming) -> list[Reply]`. The database transaction commits before the
 replies are returned, so whatever the person is told has been stored. A platform event id is
-recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a double-clicked
+recorded in the same transaction (bot/intake/processed_events.py); a re-delivered event (or a double-clicked
 button carrying the same id) finds it and changes nothing.
 
 A press of a scale button on the statement the person is at, most of all events, first takes the
-quick path (bot/quick_answer.py): the same checks and writes run on the database driver, in one
+quick path (bot/conversation/quick_answer.py): the same checks and writes run on the database driver, in one
 round trip for a person this process remembers. Everything else, and whatever the quick path
 declines, is routed here (and the quick path forgets the person, whom the general path may change).
 """
@@ -29,10 +29,11 @@ from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.conversation import assessment, home, quick_answer
+from bot.directory import person_lookup
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
-from bot.intake import anchors, deliveries, notices
+from bot.intake import anchors, notices, processed_events
 from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
 from bot.permissions import may_use
@@ -53,7 +54,7 @@ FEATURES: tuple[str, ...] = (
     "bot.follow_up.reminders",
     "bot.follow_up.plans",
     "bot.follow_up.scheduler",
-    "bot.workshop",
+    "bot.workshop.routes",
 )
 
 MAX_TEXT_CHARS = 64 * 1024
@@ -81,7 +82,7 @@ class Engine:
         quick_answers: bool = True,
     ) -> None:
         self.sessions = sessions
-        # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
+        # Scale-button answers take bot/conversation/quick_answer.py first (off only to compare the two paths).
         self.quick_answers = quick_answer.QuickAnswers(sessions.kw["bind"]) if quick_answers else None
         self.config = config or Config()
         self.flood = flood or FloodGuard(
@@ -93,6 +94,7 @@ class Engine:
             module: ModuleType = import_module(name)
             module.register(self.registry)
         self.registry.action("cmd")(self._button_command)
+        self.registry.pending_prompt(person_lookup.PENDING_KIND)(self._picked)
 
     # ------------------------------------------------------------ entry point
 
@@ -134,7 +136,7 @@ class Engine:
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
-        if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         if incoming.reply_to is not None and incoming.text and not incoming.text.lstrip().startswith("/"):
@@ -200,11 +202,29 @@ class Engine:
         handler = self.registry.actions.get(prefix)
         if handler is None or len(payload) > 200:
             return [assessment.invalid_button(ctx)]
-        _drop_pending(ctx)
+        if prefix != "cmd":  # a `cmd:` button is as if typed: it may answer a waiting prompt
+            _drop_pending(ctx)
         try:
             return handler(ctx, rest.split(":") if rest else [])
         except UsageError as error:
-            return [Reply(str(error))]
+            return [error.reply()]
+
+    def _run(self, ctx: Context, command: Command, args: list[str]) -> list[Reply]:
+        try:
+            return command.run(ctx, args)
+        except UsageError as error:
+            return [error.reply()]
+
+    def _picked(self, ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
+        """A number picked from a list of people: the command that asked runs again with the pick."""
+        answer = person_lookup.picked(ctx, pending, text)
+        if isinstance(answer, list):
+            return answer
+        words, args = answer
+        command = next((c for c in self.registry.commands if " ".join(c.words) == words), None)
+        if command is None or not may_use(ctx.session, ctx.person, command.audience):
+            return [Reply(ctx.t._("Cancelled: nothing was changed."))]
+        return self._run(ctx, command, args)
 
     def _button_command(self, ctx: Context, args: list[str]) -> list[Reply]:
         return self._text(ctx, " ".join(args))
@@ -230,10 +250,7 @@ class Engine:
                         )
                     )
                 ]
-            try:
-                return command.run(ctx, args)
-            except UsageError as error:
-                return [Reply(str(error))]
+            return self._run(ctx, command, args)
         if len(words) == 1 and words[0].lower().strip("!.,") in GREETINGS:
             # "hej" is the most common first message of all: answer it as the platform's start,
             # also part-way through an assessment (after `pausa`, "hej" is not an answer).

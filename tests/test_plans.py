@@ -103,7 +103,9 @@ def test_principal_adopts_two_actions_owners_report_and_the_manager_gets_a_diges
     assert "Owner: Pia Rektor." in added
     again = texts(pia.say("plan adopt 2 due 2027-01-15 every 1 weeks"))  # sent twice: still one item
     assert "That action is already in the plan" in again
-    assert "is not a member of Ekskolan" in texts(pia.say("plan adopt 3 owner @nobody"))
+    assert "I can't find anyone called @nobody in Ekskolan; nothing was changed." in texts(
+        pia.say("plan adopt 3 owner @nobody")
+    )
     with transaction(runtime.sessions) as s:
         first, second = s.scalars(select(PlanItem).order_by(PlanItem.id)).all()
         first_id, second_id = first.id, second.id

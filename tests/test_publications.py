@@ -189,7 +189,6 @@ def test_a_result_kept_step_by_step_is_the_result_of_the_answers(runtime: Runtim
     kept, fresh = kept_and_made_from_the_answers(runtime, unit, autumn)
     assert kept.previous_round_name == "Spring 2026"
     assert kept.roles
-    assert kept.splits
     assert numbers(kept) == pytest.approx(numbers(fresh))
 
 

@@ -39,18 +39,16 @@ def test_an_ambiguous_person_is_listed_and_nothing_changes(runtime: Runtime, org
     person(runtime, "anna1", "Anna Svensson", code)
     person(runtime, "anna2", "Anna Berg", code)
     reply = texts(org.admin.say('unit role @anna principal "Ystad bibliotek"'))
-    assert (
-        "Several people match @anna: Anna Berg, Anna Svensson. Write more of the name; nothing was changed."
-        in reply
-    )
+    assert "Who do you mean by @anna? Pick a number; nothing was changed yet." in reply
+    assert "1. Anna Berg · Ystad bibliotek\n2. Anna Svensson · Ystad bibliotek" in reply
     assert role_of(runtime, "Anna Svensson", "Ystad bibliotek") is Role.STAFF
     assert role_of(runtime, "Anna Berg", "Ystad bibliotek") is Role.STAFF
-    # The full name (quoted) or the platform user id picks one.
-    assert "Anna Berg is now principal in Ystad bibliotek." in texts(
-        org.admin.say('unit role @"Anna Berg" principal "Ystad bibliotek"')
-    )
+    # A name, even a full one, is only offered to pick; the platform user id names one at once.
+    org.admin.say('unit role @"Anna Berg" principal "Ystad bibliotek"')
+    assert role_of(runtime, "Anna Berg", "Ystad bibliotek") is Role.STAFF
+    assert "Anna Berg is now principal in Ystad bibliotek." in texts(org.admin.click("1"))
     assert "Anna Svensson is now principal" in texts(org.admin.say("unit role @anna1 principal"))
-    assert "I can't find anyone called @olle in Ystad bibliotek." in texts(
+    assert "I can't find anyone called @olle in Ystad bibliotek; nothing was changed." in texts(
         org.admin.say('unit role @olle staff "Ystad bibliotek"')
     )
 

@@ -4,11 +4,15 @@ its distribution and a timer, votes, notes, moving on, pausing, resuming and the
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
+import openpyxl
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.messages import Reply
 from bot.outbox import Dispatcher
 from bot.results.reports import unit_report
 from bot.runtime import Runtime
@@ -233,3 +237,70 @@ def test_the_timer_moves_on_only_when_asked() -> None:
     still = agenda.Timing(0, 3, t0, 0.0, 3, auto_next=False)
     assert agenda.settle(still, t0 + timedelta(minutes=7)).position == 0
     assert agenda.ranking(["A2", "A1", "B1"], {"B1": 2, "A1": 2}) == [("A1", 2), ("B1", 2), ("A2", 0)]
+
+
+def _ended_workshop(runtime: Runtime) -> tuple[Conversation, Conversation, list[Reply]]:
+    """A workshop where Pia and Sven chose A2 and A1, with notes on both."""
+    unit, _ = school(runtime)
+    pia = principal(runtime, unit)
+    sven = staff(runtime, unit, "sven", "Sven Staff")
+    first = pia.say("workshop start pick 2 votes 2")[2]
+    pia.press(first.flat_choices[0].payload)
+    sven.press(first.flat_choices[0].payload)
+    pia.say("workshop note We never find time to plan together")
+    second = pia.say("workshop next")[0]
+    sven.press(second.flat_choices[0].payload)
+    pia.say("workshop note One shared folder for the slides")
+    return pia, sven, pia.say("workshop end")
+
+
+def test_the_top_priorities_become_plan_items_with_one_press_and_suggested_actions(runtime: Runtime) -> None:
+    pia, sven, ended = _ended_workshop(runtime)
+    assert "1) A2 We plan together. (2 votes)\n2) A1 We share material. (1 vote)" in ended[0].text
+    assert "Only the unit's principal can add to its plan." in texts(
+        sven.press(ended[0].flat_choices[0].payload)
+    )
+    added = pia.click("Add the priorities to the plan")
+    assert added[0].text.startswith("Added 2 priorities to the plan of Ystad school (owner: Pia Rektor).")
+    assert added[1].text == "Suggested actions for A2:\n• Plan one lesson together."
+    assert "Added to the plan: Plan one lesson together." in texts(
+        pia.click("Adopt: Plan one lesson together.")
+    )
+    plan = texts(pia.say("plan"))
+    assert "Priority from the workshop: A2 We plan together." in plan
+    assert "Priority from the workshop: A1 We share material." in plan
+    assert "Plan one lesson together." in plan
+    # Pressed again, nothing is doubled.
+    assert "Added 0 priorities" in texts(pia.press(ended[0].flat_choices[0].payload))
+
+
+def test_the_pack_is_a_printable_document_with_the_notes_and_the_priorities(runtime: Runtime) -> None:
+    pia, _sven, _ended = _ended_workshop(runtime)
+    pdf = pia.click("Workshop pack (PDF)")[0].file
+    assert pdf is not None
+    reader = PdfReader(io.BytesIO(pdf.content))
+    pages = [page.extract_text() for page in reader.pages]
+    total = len(pages)
+    for n, text in enumerate(pages, start=1):
+        assert "Ystad school · Autumn 2026" in text
+        assert f"Page {n} / {total}" in text
+    assert 'Ystad school · Round "Autumn 2026" · 6 of 6 answered' in pages[0]
+    a2 = next(p for p in pages if "A2 We plan together." in p and "Our notes" in p)
+    assert "2 priority votes" in a2
+    assert "We never find time to plan together" in a2
+    a1 = next(p for p in pages if "A1 We share material." in p and "Our notes" in p)
+    assert "One shared folder for the slides" in a1
+    assert "Sven" not in "\n".join(pages)
+    assert "Our priorities\nA2 We plan together. (2 votes)\nA1 We share material. (1 vote)" in pages[-1]
+    catalog = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in catalog
+    assert catalog["/MarkInfo"]["/Marked"]
+    sheet = pia.click("Spreadsheet")[0].file
+    assert sheet is not None
+    workbook = openpyxl.load_workbook(io.BytesIO(sheet.content))
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    assert [(r[1], r[-2], r[-1]) for r in rows[1:3]] == [
+        ("A2", 2, "We never find time to plan together"),
+        ("A1", 1, "One shared folder for the slides"),
+    ]
+    assert [r[1] for r in workbook["Our priorities"].iter_rows(values_only=True)][1:] == ["A2", "A1"]

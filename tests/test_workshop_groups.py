@@ -15,7 +15,8 @@ from sqlalchemy import select
 from telegram import Update
 
 from adapters import telegram as tg
-from adapters.slack import SlackAdapter, SlackHttpServer
+from adapters.slack import SlackAdapter
+from adapters.slack_http import SlackHttpServer
 from bot.clock import ManualClock
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
@@ -221,7 +222,7 @@ def channel(runtime: Runtime) -> Iterator[Channel]:
         adapter = SlackAdapter(
             runtime.engine, WebClient(token=fake.token, base_url=fake.base_url), signing_secret=SECRET
         )
-        server = SlackHttpServer(adapter.app, host="127.0.0.1", port=0).start()
+        server = SlackHttpServer(adapter.app, signing_secret=SECRET, host="127.0.0.1", port=0).start()
         try:
             yield Channel(adapter, SlackEventsClient(server.url, SECRET, api=fake), fake)
         finally:

@@ -16,7 +16,8 @@ from bot.directory import person_lookup
 from bot.directory.people import identify
 from bot.i18n import N_
 from bot.messages import Incoming, Reply
-from storage.models import AuditLog, JoinCode, Person
+from bot.permissions import visible_units
+from storage.models import AuditLog, JoinCode, Membership, Person
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,25 @@ def make_admin(
 
 
 def grant(ctx: Context, args: list[str]) -> list[Reply]:
-    """`admin grant @person`: among everyone the bot knows."""
+    """`admin grant @person`: a mention or user id names anyone the bot knows; a name is picked
+    from a list of the members of the admin's units (never a stranger who chose that name)."""
     t = ctx.t
-    if len(args) != 1:
+    query = " ".join(args).strip()  # `admin grant Anna Berg` names one person, quoted or not
+    if not query:
         raise UsageError(t._("Write admin grant and the person, for example: admin grant @anna"))
-    everyone = ctx.session.scalars(select(Person)).all()
-    person = person_lookup.resolve(ctx.session, t, args[0], everyone, t._("the people I know"))
+    members = ctx.session.scalars(
+        select(Person)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(Membership.unit_id.in_(visible_units(ctx.session, ctx.person)))
+    ).unique()
+    person = person_lookup.resolve(
+        ctx,
+        query,
+        members,
+        t._("your units"),
+        person_lookup.Asked("admin grant", (query,), query),
+        anyone_by_id=True,
+    )
     name = person_lookup.label(ctx.session, person)
     if person.is_admin:
         return [Reply(t._("%(name)s is already an administrator.", name=name))]

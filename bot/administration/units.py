@@ -289,7 +289,8 @@ def unit_role(ctx: Context, args: list[str]) -> list[Reply]:
         unit_ids = managed_units(ctx)
         where = t._("your units")
     memberships = ctx.session.scalars(select(Membership).where(Membership.unit_id.in_(unit_ids))).all()
-    person = person_lookup.resolve(ctx.session, t, query, [m.person for m in memberships], where)
+    asked = person_lookup.Asked("unit role", tuple(args), query)
+    person = person_lookup.resolve(ctx, query, [m.person for m in memberships], where, asked)
     theirs = [m for m in memberships if m.person_id == person.id]
     name = person_lookup.label(ctx.session, person)
     if len(theirs) > 1:

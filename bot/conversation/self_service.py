@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import partial
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.administration import invitations
@@ -245,14 +247,40 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
             {"status": u.status.value, "comment": u.comment, "at": u.at.isoformat()}
             for u in session.scalars(select(ProgressUpdate).where(ProgressUpdate.person_id == person.id))
         ],
+        "retention": _retention(session, person.id, ctx.config.retention_days),
     }
     content = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     return [
         Reply(
-            ctx.t._("Here is everything I have stored about you."),
+            ctx.t._("Here is everything I have stored about you.")
+            + "\n"
+            + ctx.t._(
+                "Your answers to a round are kept for %(days)s days after the round closes (to compare "
+                "with the next rounds and follow up the action plan), then deleted; only the unit's "
+                "published results remain.",
+                days=ctx.config.retention_days,
+            ),
             file=FileOut("assessbot-mydata.json", content, ctx.t._("Your data")),
         )
     ]
+
+
+def _retention(session: Session, person_id: int, days: int) -> dict[str, object]:
+    """How long the person's answers are kept, and until when for each round they answered."""
+    closing = session.execute(
+        select(Round.name, Round.closes_at)
+        .join(Response, Response.round_id == Round.id)
+        .where(Response.person_id == person_id)
+        .distinct()
+    ).all()
+    return {
+        "days_after_round_closes": days,
+        "why": "to compare a unit with its next rounds and follow up its action plan",
+        "rounds": [
+            {"round": name, "answers_deleted_after": (closes + timedelta(days=days)).date().isoformat()}
+            for name, closes in closing
+        ],
+    }
 
 
 def _participation(p: RoundParticipant, round_name: str, anonymous: bool) -> dict[str, object]:

@@ -1,19 +1,34 @@
-"""Finding a person named in a command (`@anna`, `@"Anna Svensson"`), among a given set of people.
+"""Finding the one person a command names (`admin grant`, `unit role`, a plan item's owner).
 
-An exact match on a platform user id, the full display name or the first name wins; otherwise a
-part of the display name. More than one person matching is never guessed: the command lists them.
+People choose their own display names, so a name never picks anyone by itself. What names one
+exact person is a platform mention or user id: Slack's `<@U123>` (also `<@U123|shown name>`),
+Telegram's mention of a user without a username (the adapter writes it as `<@123456>`) or the
+numeric id itself, `@login` in the terminal, each on the asker's own platform and workspace.
+Anything else (a name, part of one) offers a numbered list of the members the asker may choose
+from whose name is the one typed (full or first name), or all of them when none is; the asker
+answers with the number (a button) and the command runs again with `#<person id>` in the name's
+place, which is looked up among the same members again, so neither a typed nor a forged `#id`
+reaches anyone outside them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.commands import UsageError
+from bot.commands import Context, UsageError
 from bot.i18n import Translator
-from storage.models import Identity, Person
+from bot.messages import Choice, Reply
+from storage.models import Identity, Membership, Person, Unit
+
+PENDING_KIND = "pick-person"
+MAX_LISTED = 20
+_MENTION = re.compile(r"^<@([A-Za-z0-9_.-]+)(?:\|[^>]*)?>$")
+_PICKED = re.compile(r"^#(\d{1,10})$")
 
 
 def label(session: Session, person: Person) -> str:
@@ -26,41 +41,140 @@ def label(session: Session, person: Person) -> str:
     return f"@{user_id}" if user_id else f"#{person.id}"
 
 
-def _keys(session: Session, person: Person) -> set[str]:
-    keys = {
-        uid.casefold()
-        for uid in session.scalars(select(Identity.platform_user_id).where(Identity.person_id == person.id))
-    }
-    name = (person.display_name or "").strip().casefold()
-    if name:
-        keys.add(name)
-        keys.add(name.split()[0])
-    return keys
+@dataclass(frozen=True)
+class Asked:
+    """The command that named someone, to run again with the pick: its words and arguments."""
+
+    command: str
+    args: tuple[str, ...]
+    query: str
 
 
-def matching(session: Session, query: str, people: Iterable[Person]) -> list[Person]:
-    wanted = query.strip().removeprefix("@").strip().casefold()
-    if not wanted:
-        return []
-    candidates = list({p.id: p for p in people}.values())
-    exact = [p for p in candidates if wanted in _keys(session, p)]
-    if exact:
-        return exact
-    return [p for p in candidates if wanted in (p.display_name or "").casefold()]
+def platform_id(query: str) -> str | None:
+    """The platform user id a query names exactly, if it is a mention or an id (not a name)."""
+    text = query.strip()
+    found = _MENTION.match(text)
+    if found:
+        return found.group(1)
+    if text.isascii() and text.isdigit():
+        return text  # a Telegram user id
+    bare = text.removeprefix("@")
+    return bare if text.startswith("@") and bare and " " not in bare else None
 
 
-def resolve(session: Session, t: Translator, query: str, people: Iterable[Person], where: str) -> Person:
-    """The one person `query` names among `people`; UsageError when none or several match."""
-    found = matching(session, query, people)
-    if not found:
-        raise UsageError(t._("I can't find anyone called %(name)s in %(where)s.", name=query, where=where))
-    if len(found) > 1:
-        names = ", ".join(sorted(label(session, p) for p in found))
-        raise UsageError(
-            t._(
-                "Several people match %(name)s: %(names)s. Write more of the name; nothing was changed.",
-                name=query,
-                names=names,
-            )
+def by_platform_id(ctx: Context, user_id: str) -> Person | None:
+    """The person with this user id on the asker's platform and workspace."""
+    incoming = ctx.incoming
+    person_id = ctx.session.scalar(
+        select(Identity.person_id).where(
+            Identity.platform == incoming.platform,
+            Identity.workspace == incoming.workspace,
+            # Any case: `@Anna` for the terminal's `anna`; platforms' ids never differ by case alone.
+            func.lower(Identity.platform_user_id) == user_id.lower(),
         )
-    return found[0]
+    )
+    return ctx.session.get(Person, person_id) if person_id is not None else None
+
+
+def resolve(
+    ctx: Context,
+    query: str,
+    members: Iterable[Person],
+    where: str,
+    asked: Asked,
+    *,
+    anyone_by_id: bool = False,
+) -> Person:
+    """The one person `query` names: by mention or id (among `members`, or anyone the bot knows
+    with `anyone_by_id`), by a pick (`#id`, among `members`); else UsageError with the list to pick
+    from (and the prompt waiting for the number)."""
+    t = ctx.t
+    candidates = {p.id: p for p in members}
+    picked = _PICKED.match(query.strip())
+    if picked:
+        chosen = candidates.get(int(picked.group(1)))
+        if chosen is None:
+            raise UsageError(_not_found(t, query, where))
+        return chosen
+    user_id = platform_id(query)
+    exact = by_platform_id(ctx, user_id) if user_id else None
+    if exact is not None and (anyone_by_id or exact.id in candidates):
+        return exact
+    pick = _pick_list(ctx, query, list(candidates.values()), where, asked)
+    raise UsageError(pick.text, pick.choices)
+
+
+def _not_found(t: Translator, query: str, where: str) -> str:
+    return t._(
+        "I can't find anyone called %(name)s in %(where)s; nothing was changed.", name=query, where=where
+    )
+
+
+def _named(person: Person, query: str) -> bool:
+    wanted = query.strip().removeprefix("@").strip().casefold()
+    name = (person.display_name or "").strip().casefold()
+    return bool(wanted) and (name == wanted or name.split(" ")[0] == wanted)
+
+
+def _pick_list(ctx: Context, query: str, members: list[Person], where: str, asked: Asked) -> Reply:
+    t = ctx.t
+    named = [p for p in members if _named(p, query)]
+    listed = sorted(named or members, key=lambda p: (label(ctx.session, p).casefold(), p.id))[:MAX_LISTED]
+    if not listed:
+        raise UsageError(_not_found(t, query, where))
+    units = _units_of(ctx.session, [p.id for p in listed])
+    lines = [
+        t._("Who do you mean by %(name)s? Pick a number; nothing was changed yet.", name=query)
+        if named
+        else t._(
+            "I can't find anyone called %(name)s in %(where)s; nothing was changed.", name=query, where=where
+        )
+        + " "
+        + t._("Pick a number from the list:")
+    ]
+    for n, p in enumerate(listed, start=1):
+        shown = label(ctx.session, p)
+        lines.append(f"{n}. {shown}" + (f" · {units[p.id]}" if p.id in units else ""))
+    ctx.person.pending = {
+        "kind": PENDING_KIND,
+        "command": asked.command,
+        "args": list(asked.args),
+        "query": asked.query,
+        "people": [p.id for p in listed],
+    }
+    buttons = [Choice(str(n), f"cmd:{n}") for n in range(1, len(listed) + 1)]
+    rows = tuple(tuple(buttons[i : i + 5]) for i in range(0, len(buttons), 5))
+    return Reply("\n".join(lines), (*rows, (Choice(t._("Cancel"), "cmd:cancel"),)))
+
+
+def _units_of(session: Session, person_ids: Sequence[int]) -> dict[int, str]:
+    rows = session.execute(
+        select(Membership.person_id, Unit.name)
+        .join(Unit, Unit.id == Membership.unit_id)
+        .where(Membership.person_id.in_(person_ids))
+        .order_by(Unit.name)
+    ).all()
+    units: dict[int, list[str]] = {}
+    for person_id, name in rows:
+        units.setdefault(person_id, []).append(name)
+    return {person_id: ", ".join(names) for person_id, names in units.items()}
+
+
+def picked(ctx: Context, pending: dict[str, object], text: str) -> tuple[str, list[str]] | list[Reply]:
+    """The answer to a pick list: the command and its arguments with the pick, or what to say."""
+    t = ctx.t
+    people = [p for p in pending.get("people", []) if isinstance(p, int)]  # type: ignore[attr-defined]
+    answer = text.strip().removesuffix(".")
+    if not (answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(people)):
+        if answer.isascii() and answer.isdigit():
+            ctx.person.pending = dict(pending)  # still waiting for a number from the list
+            return [Reply(t._("Pick one of 1 to %(n)s; nothing was changed.", n=len(people)))]
+        return [Reply(t._("Cancelled: nothing was changed."))]
+    args = [str(a) for a in pending.get("args", [])]  # type: ignore[attr-defined]
+    query = str(pending.get("query", ""))
+    chosen = f"#{people[int(answer) - 1]}"
+    index = args.index(query) if query in args else -1
+    if index < 0:
+        return [Reply(t._("Cancelled: nothing was changed."))]
+    args[index] = chosen
+    return str(pending.get("command", "")), args

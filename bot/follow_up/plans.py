@@ -23,24 +23,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation import erasure
 from bot.dates import parse_date
-from bot.directory.people import first_name
+from bot.directory import person_lookup
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.permissions import descendants, plan_units
-from bot.results.reports import UnitReport, latest_shown_report
+from bot.results import pulse_change
+from bot.results.reports import UnitReport, latest_shown_report, unit_report
 from instruments.schema import pick
 from storage.models import (
     ActionPlan,
-    Identity,
     Membership,
     Outbox,
     Person,
@@ -214,28 +214,14 @@ def _members(session: Session, unit_id: int) -> list[Person]:
     )
 
 
-def find_member(session: Session, unit_id: int, name: str) -> list[Person]:
-    """Members of the unit matching `@name`: full or first name (any case), or a platform user name."""
-    wanted = name.lstrip("@").strip().lower()
-    members = _members(session, unit_id)
-    exact = [p for p in members if (p.display_name or "").lower() == wanted]
-    if exact:
-        return exact
-    by_first = [p for p in members if first_name(p).lower() == wanted]
-    if by_first:
-        return by_first
-    ids = {p.id for p in members}
-    matched = set(
-        session.scalars(
-            select(Identity.person_id).where(
-                func.lower(Identity.platform_user_id) == wanted, Identity.person_id.in_(ids)
-            )
-        )
-    )
-    return [p for p in members if p.id in matched]
+def find_member(ctx: Context, unit: Unit, query: str, asked: person_lookup.Asked) -> Person:
+    """The member of the unit `query` names: by mention or user id, or picked from a list."""
+    return person_lookup.resolve(ctx, query, _members(ctx.session, unit.id), unit.name, asked)
 
 
-def _options(ctx: Context, unit: Unit, words: list[str]) -> ItemOptions:
+def _options(ctx: Context, unit: Unit, words: list[str], asked: tuple[str, list[str]]) -> ItemOptions:
+    """owner, due and every from a plan command's words; `asked` is the command and all its
+    arguments, to run it again once an owner named by name is picked from a list."""
     t = ctx.t
     owner: Person = ctx.person
     due: date | None = None
@@ -245,16 +231,7 @@ def _options(ctx: Context, unit: Unit, words: list[str]) -> ItemOptions:
         word = words[i].lower()
         value = words[i + 1] if i + 1 < len(words) else None
         if word in ("owner", "ägare") and value:
-            found = find_member(ctx.session, unit.id, value)
-            if len(found) != 1:
-                raise UsageError(
-                    t._("%(name)s is not a member of %(unit)s.", name=value, unit=unit.name)
-                    if not found
-                    else t._(
-                        "More than one member is called %(name)s; use their full name in quotes.", name=value
-                    )
-                )
-            owner = found[0]
+            owner = find_member(ctx, unit, value, person_lookup.Asked(asked[0], tuple(asked[1]), value))
             i += 2
         elif word in ("due", "senast") and value:
             parsed = parse_date(value, ctx.now.astimezone(zone(ctx.person.timezone)).date())
@@ -320,7 +297,7 @@ def plan_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     n = int(rest[0])
     if not 1 <= n <= len(found):
         raise UsageError(t._("There is no suggestion number %(n)s. Type plan to see them.", n=n))
-    options = _options(ctx, unit, rest[1:])
+    options = _options(ctx, unit, rest[1:], ("plan adopt", args))
     assert results is not None
     plan = _ensure_plan(ctx, unit, results.round_id)
     already = _already_planned(ctx, plan, found[n - 1].text)
@@ -337,7 +314,7 @@ def plan_add(ctx: Context, args: list[str]) -> list[Reply]:
         raise UsageError(
             t._('Write plan add and the action in quotes, e.g. plan add "Share one tool a month".')
         )
-    options = _options(ctx, unit, rest[1:])
+    options = _options(ctx, unit, rest[1:], ("plan add", args))
     plan = _ensure_plan(ctx, unit, None)
     text = rest[0].strip()[:1000]
     already = _already_planned(ctx, plan, text)
@@ -485,6 +462,9 @@ def report_text(session: Session, unit: Unit, t: Translator, today: date, tz: st
             ]
         ),
     ]
+    pulse = pulse_change.latest_pulse(session, unit.id)
+    if pulse is not None:  # how the statements the unit chose have moved, next to the plan
+        lines.extend(pulse_change.pulse_lines(session, t, unit_report(session, unit.id, pulse.id)))
     for item in items:
         if is_overdue(item, today):
             assert item.due_date is not None

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, ManualClock
 from bot.commands import Audience, Context, Registry
-from bot.follow_up import plans, reminders
+from bot.follow_up import plans, reminders, retention
 from bot.follow_up.working_time import zone
 from bot.i18n import N_
-from bot.intake import deliveries
+from bot.intake import processed_events
 from bot.messages import Reply, Sender
 from bot.outbox import Dispatcher
 from storage.db import transaction
@@ -160,6 +160,7 @@ class ScanTarget:
     sessions: sessionmaker[Session]
     clock: Clock
     default_locale: str
+    retention_days: int = retention.DEFAULT_DAYS
 
 
 # The pickled job carries only this name; the process that runs it looks its database up here,
@@ -173,17 +174,24 @@ def run_scan(target: str) -> None:
     if found is None:
         log.warning("scan job for unknown target %s skipped", target)
         return
-    periodic(found.sessions, found.clock.now(), found.default_locale)
+    periodic(found.sessions, found.clock.now(), found.default_locale, found.retention_days)
 
 
-def periodic(sessions: sessionmaker[Session], now: datetime, default_locale: str = "en") -> None:
-    """What the scheduler does every few minutes: due messages into the outbox, and housekeeping."""
+def periodic(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    default_locale: str = "en",
+    retention_days: int = retention.DEFAULT_DAYS,
+) -> None:
+    """What the scheduler does every few minutes: due messages into the outbox, and housekeeping
+    (old event ids, and the answers of rounds past their retention period)."""
     written = scan(sessions, now, default_locale)
     if written:
         log.info("scan wrote %s outbox message(s)", written)
-    forgotten = deliveries.forget_old(sessions, now)
+    forgotten = processed_events.forget_old(sessions, now)
     if forgotten:
-        log.info("forgot %s delivered event id(s) older than %s", forgotten, deliveries.KEEP)
+        log.info("forgot %s delivered event id(s) older than %s", forgotten, processed_events.KEEP)
+    retention.expire(sessions, now, retention_days)
 
 
 def make_scheduler(engine: Engine, target: str, every: timedelta = SCAN_EVERY) -> BackgroundScheduler:
@@ -236,8 +244,9 @@ class Background:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> Background:
+        config = self.runtime.config
         _TARGETS[self.target] = ScanTarget(
-            self.runtime.sessions, self.runtime.clock, self.runtime.config.default_locale
+            self.runtime.sessions, self.runtime.clock, config.default_locale, config.retention_days
         )
         for name, loop in (("assessbot-dispatch", self._dispatch_loop), ("assessbot-lead", self._lead_loop)):
             thread = threading.Thread(target=loop, name=name, daemon=True)

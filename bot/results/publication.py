@@ -1,13 +1,14 @@
-"""What a unit's report may show, built one step at a time: anonymity rules 1-3 as a fold.
+"""What a unit's report may show, built one step at a time: the anonymity rules as a fold.
 
-The rules (stated in bot/reports.py) publish results in steps of `threshold` responses in completion
-order, and let a figure move only when it grew by 0 or by at least the threshold since it was last
-shown. Whether a figure is shown after step k depends only on what was shown before and on step k's
+The rules (stated in bot/results/reports.py) publish results in steps of `threshold` responses in
+completion order, and let a figure move only when it grew by 0 or by at least the threshold since
+it was last shown. Whether a figure is shown after step k depends only on what was shown before and on step k's
 own sums, so the published result after step k is a function of the published result after step k-1
-and of step k alone. `Publication` is that state: per figure, the running sums and the sums it shows.
+and of step k alone (and of whether someone in the steps so far erased: `withdraw`). `Publication`
+is that state: per figure, the running sums and the sums it shows.
 
-It is built from the answers by adding every step in turn (bot/step_sums.py makes a step's sums),
-and kept in the database when a step fills (bot/publication_store.py), so that a report reads the
+It is built from the answers by adding every step in turn (bot/results/step_sums.py makes a step's sums),
+and kept in the database when a step fills (bot/results/publication_store.py), so that a report reads the
 kept state instead of adding every step again and a new step adds only itself. Nothing here touches
 the database: it is plain arithmetic on sums, the same whichever way the steps arrive.
 """
@@ -58,14 +59,18 @@ class Figure:
     sums: Sums
     shown: Sums | None = None
     withdrawn_at: float | None = None  # its count when it was withdrawn, until it is shown again
+    # Whether the step just added made it show something new (not kept: only read within a step).
+    moved: bool = field(default=False, compare=False)
 
     def add(self, step: Sequence[float], threshold: int) -> None:
         # A figure absent from a step needs no call: with nothing added it either stays hidden or
         # shows the sums it already shows.
         self.sums = _added(self.sums, step)
+        before = self.shown
         if may_move(self.sums[0], self.shown[0] if self.shown else None, threshold, self.withdrawn_at):
             self.shown = list(self.sums)
             self.withdrawn_at = None
+        self.moved = self.shown is not None and self.shown != before
 
     def withdraw(self) -> None:
         self.shown = None
@@ -129,7 +134,7 @@ class Partition:
     group grew by 0 or by at least the threshold since the split was last shown. A split that may
     not move keeps what it showed then.
 
-    Rule 4 (complementary suppression), per area: the total minus the shown groups is a group
+    Rule 3 continued (complementary suppression), per area: the total minus the shown groups is a group
     too. So an area's group figures are shown only when none of its groups with answers is hidden,
     the unit's own figure for the area shows its latest sums (or nothing), and the respondents left
     over (those with no answer to the question, or no role) are none or at least the threshold."""
@@ -138,6 +143,10 @@ class Partition:
     shown_sizes: dict[str, int] | None = None
     cells: dict[tuple[str, str], GroupFigure] = field(default_factory=dict)
     withdrawn_sizes: dict[str, int] | None = None
+    # Rule 4, per area: each group's count (and the rest's) when the area was last seen (its unit
+    # figure moved or the split was shown), and the areas whose groups may never be shown.
+    marks: dict[str, dict[str, float]] = field(default_factory=dict)
+    tainted: set[str] = field(default_factory=set)
 
     def add(
         self,
@@ -154,11 +163,14 @@ class Partition:
                 self.cells[key] = GroupFigure(list(step))
             else:
                 cell.sums = _added(cell.sums, step)
-        if self._may_show(threshold):
+        shown = self._may_show(threshold)
+        if shown:
             self.shown_sizes = dict(self.sizes)
             self.withdrawn_sizes = None
             for cell in self.cells.values():
                 cell.settle(threshold)
+        self._mark(totals, threshold, shown)
+        if shown:
             self._suppress_complements(totals, threshold)
 
     def _may_show(self, threshold: int) -> bool:
@@ -173,6 +185,25 @@ class Partition:
             return True
         return all(not 0 < n - self.shown_sizes.get(g, 0) < threshold for g, n in self.sizes.items())
 
+    def _mark(self, totals: Mapping[str, Figure], threshold: int, shown: bool) -> None:
+        """Rule 4: the views of an area over time are sums of blocks, one per group and stretch
+        of steps between two moments it was seen. A group's figure, compared with the unit's
+        figure seen at an earlier step, leaves over that group's block since then (and the other
+        groups' blocks before); so if any block is a group of 1..threshold-1, the area's group
+        figures are never shown again."""
+        groups: dict[str, dict[str, float]] = {}
+        for (group, area), cell in self.cells.items():
+            groups.setdefault(area, {})[group] = cell.sums[0]
+        for area, total in totals.items():
+            if not (shown or total.moved):
+                continue
+            counts = groups.get(area, {})
+            now = {**counts, NO_ANSWER + "rest": total.sums[0] - sum(counts.values())}
+            before = self.marks.get(area, {})
+            if any(0 < n - before.get(g, 0) < threshold for g, n in now.items()):
+                self.tainted.add(area)
+            self.marks[area] = now
+
     def _suppress_complements(self, totals: Mapping[str, Figure], threshold: int) -> None:
         # A cell hidden here keeps the count it was settled at as its "last shown": still safe, since
         # that count is 0 or at least `threshold` away from anything shown before.
@@ -180,6 +211,10 @@ class Partition:
         for (_group, area), cell in self.cells.items():
             by_area.setdefault(area, []).append(cell)
         for area, cells in by_area.items():
+            if area in self.tainted:
+                for cell in cells:
+                    cell.at_split = None
+                continue
             shown = [c.at_split for c in cells if c.at_split is not None]
             if not shown:
                 continue
@@ -220,17 +255,26 @@ class Partition:
             "shown": self.shown_sizes,
             "cells": [[g, a, *cell.dump()] for (g, a), cell in self.cells.items()],
             "withdrawn": self.withdrawn_sizes,
+            "marks": self.marks,
+            "tainted": sorted(self.tainted),
         }
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Partition:
         cells = {(c[0], c[1]): GroupFigure.load(c[2:]) for c in data["cells"]}
-        return cls(dict(data["sizes"]), data["shown"], cells, data.get("withdrawn"))
+        return cls(
+            dict(data["sizes"]),
+            data["shown"],
+            cells,
+            data.get("withdrawn"),
+            {a: dict(m) for a, m in data.get("marks", {}).items()},
+            set(data.get("tainted", ())),
+        )
 
 
 @dataclass
 class StepSums:
-    """The sums of one step's `threshold` responses (made by bot/step_sums.py)."""
+    """The sums of one step's `threshold` responses (made by bot/results/step_sums.py)."""
 
     # Statement -> value answers, their sum and sum of squares, the count per scale point, skipped,
     # "not applicable".

@@ -1,7 +1,7 @@
 """The published set and kept publications: which responses a unit's result is made of, and what
 it shows, stored as each step of responses fills.
 
-The published set (rule 2, bot/reports.py) is the sequence of steps of a unit's completed responses
+The published set (rule 2, bot/results/reports.py) is the sequence of steps of a unit's completed responses
 in a round. When a response completes it waits for its step; when `threshold` responses are
 waiting they become the next step together (`seal`), and a step never changes after that. So the
 set a result is made of only ever grows, by whole steps, in the order people finished, and a
@@ -11,7 +11,7 @@ anonymous round the database holds the step and the day, not who of the step fin
 
 When someone in the published set erases their data (`withdraw_for`, before their answers go), the
 unit's figures are withdrawn from the next view on, and each comes back only once at least
-`threshold` new respondents count in it (bot/publication.py, `may_move`).
+`threshold` new respondents count in it (bot/results/publication.py, `may_move`).
 
 A kept publication (`publish`) is a shortcut, never the truth: a report uses it only while the
 steps it was made from still hold as many responses (a response deleted past the bot makes it give
@@ -42,6 +42,7 @@ from storage.models import (
     ResponseStatus,
     Round,
     RoundParticipant,
+    RoundStatus,
     RoundUnit,
     Unit,
     UnitPublication,
@@ -126,6 +127,7 @@ def _head_statement() -> Select[Any]:
         select(
             Round.name.label("round_name"),
             Round.threshold,
+            Round.status,
             Round.instrument_version_id.label("version_id"),
             InstrumentVersion.checksum,
             Unit.name.label("unit_name"),
@@ -156,6 +158,7 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     (
         round_name,
         threshold,
+        status,
         version_id,
         checksum,
         unit_name,
@@ -170,7 +173,11 @@ def head(session: Session, round_id: int, unit_id: int) -> Head | None:
     ) = rows[0]
     threshold = max(1, threshold)
     kept = Publication.from_json(state) if state is not None else None
-    if kept is not None and (kept.threshold != threshold or kept.published != matching):
+    if status == RoundStatus.ARCHIVED.value or status is RoundStatus.ARCHIVED:
+        # Past its retention period the answers are gone and the kept result is all there is.
+        completed = published = kept.published if kept is not None else 0
+        steps = kept.steps if kept is not None else 0
+    elif kept is not None and (kept.threshold != threshold or kept.published != matching):
         kept = None  # made with another threshold, or from responses that are no longer there
     after: tuple[int, ...] = ()
     if withdrawals:

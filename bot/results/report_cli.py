@@ -16,7 +16,7 @@ FORMATS = ("pdf", "xlsx", "csv", "png")
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
     from bot import runtime
-    from bot.results import charts, report_files
+    from bot.results import charts, report_files, workshop_pack
     from bot.results.reports import find_round, find_unit, latest_round, unit_report
     from bot.results.unit_results import file_stem
 
@@ -42,11 +42,11 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     stem = file_stem(report)
     files: dict[str, bytes]
     if args.format == "pdf":
-        files = {f"{stem}-workshop.pdf": report_files.workshop_pdf(t, report)}
+        files = {f"{stem}-workshop.pdf": workshop_pack.workshop_pdf(t, report)}
     elif args.format == "xlsx":
         files = {
             f"{stem}-results.xlsx": report_files.aggregates_xlsx(t, report),
-            f"{stem}-workshop.xlsx": report_files.workshop_xlsx(t, report),
+            f"{stem}-workshop.xlsx": workshop_pack.workshop_xlsx(t, report),
         }
     elif args.format == "csv":
         files = {f"{stem}-results.csv": report_files.aggregates_csv(t, report)}

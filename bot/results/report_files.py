@@ -1,9 +1,12 @@
-"""Files made from a unit result: the workshop pack (PDF or XLSX) and the exports (CSV or XLSX).
+"""Files made from a unit result: the exports (CSV or XLSX); the workshop pack is workshop_pack.py.
 
 All of them are made from a `UnitReport`, so they contain exactly what the chat shows and nothing
 below the anonymity threshold. Raw answers are exported only pseudonymised: no names, no platform
 ids, no background answers or times (which could single someone out), a fresh random code per
 response for each export, and rows in random order (completion order could identify people).
+
+openpyxl is imported when a spreadsheet is first made: loading it with the module would make
+every process start slower and hold more memory for files most processes never make.
 """
 
 from __future__ import annotations
@@ -11,24 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
-from matplotlib.image import imread
-from openpyxl import Workbook
-
 from bot.i18n import Translator
-from bot.results import charts, report_text
 from bot.results.reports import StatementResult, UnitReport
 from instruments.schema import pick
 from storage.models import AnswerKind
-
-A4 = (8.27, 11.69)
-STATEMENTS_PER_PAGE = 5
-
 
 # ---------------------------------------------------------------- rows shared by CSV and XLSX
 
@@ -96,6 +88,8 @@ def _csv(rows: Iterable[Sequence[object]]) -> bytes:
 
 
 def _xlsx(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> bytes:
+    from openpyxl import Workbook
+
     workbook = Workbook()
     first = True
     for title, rows in sheets:
@@ -149,90 +143,3 @@ def raw_csv(report: UnitReport, answers: Iterable[tuple[int, str, AnswerKind, in
 
 def raw_xlsx(report: UnitReport, answers: Iterable[tuple[int, str, AnswerKind, int | None]]) -> bytes:
     return _xlsx([("answers", pseudonymised_rows(report, answers))])
-
-
-# ---------------------------------------------------------------- workshop pack
-
-
-def workshop_xlsx(t: Translator, report: UnitReport) -> bytes:
-    """Statements weakest first with their distributions and empty columns for the workshop's notes."""
-    header: list[object] = [t._("Rank"), *_statement_header(t, report), t._("Priority"), t._("Notes")]
-    rows: list[list[object]] = [header]
-    for rank, s in enumerate(report.weakest(), start=1):
-        rows.append([rank, *_statement_row(t, report, s), None, None])
-    summary = [[line] for line in report_text.summary(t, report, weakest=0).splitlines()]
-    return _xlsx([(t._("Workshop"), rows), (t._("Summary"), summary), (t._("Areas"), _area_rows(t, report))])
-
-
-LINES_PER_PAGE = 38
-
-
-def _text_pages(lines: Sequence[str], title: str) -> list[Figure]:
-    """A4 pages of wrapped text under a title; as many pages as the text needs."""
-    wrapped = [part for line in lines for part in (textwrap.wrap(line, 80) or [""])]
-    pages = []
-    for start in range(0, max(1, len(wrapped)), LINES_PER_PAGE):
-        figure = Figure(figsize=A4)
-        figure.text(0.08, 0.94, title, fontsize=16, weight="bold", va="top")
-        for k, part in enumerate(wrapped[start : start + LINES_PER_PAGE]):
-            figure.text(0.08, 0.89 - k * 0.022, part, fontsize=10, va="top")
-        pages.append(figure)
-    return pages
-
-
-def _statement_block(
-    figure: Figure, t: Translator, report: UnitReport, s: StatementResult, top: float
-) -> None:
-    item = report.instrument.item(s.code)
-    text = pick(item.text if item else None, t.locale)
-    figure.text(0.08, top, f"{s.code}  {text}"[:400], fontsize=10, weight="bold", va="top", wrap=True)
-    stats = t._(
-        "Mean %(mean)s · spread %(sd)s · %(n)s answers",
-        mean=t.number(s.stat.mean),
-        sd=t.number(s.stat.sd) if s.stat.sd is not None else "–",
-        n=s.stat.n,
-    )
-    figure.text(0.08, top - 0.045, stats, fontsize=9, va="top")
-    axes = figure.add_axes((0.08, top - 0.1, 0.84, 0.035))
-    counts = [*s.distribution, s.skipped + s.not_applicable]
-    total = sum(counts) or 1
-    left = 0.0
-    colours = [*charts._colours(report.instrument.scale.points), charts.SKIPPED]
-    for k, count in enumerate(counts):
-        share = count / total
-        axes.barh(0, share, left=left, color=colours[k])
-        if share >= 0.07:
-            label = str(k + 1) if k < len(s.distribution) else t._("Skipped")
-            axes.text(left + share / 2, 0, f"{label}: {count}", ha="center", va="center", fontsize=8)
-        left += share
-    axes.set_xlim(0, 1)
-    axes.set_axis_off()
-    figure.text(0.08, top - 0.115, t._("Our notes:") + " " + "_" * 70, fontsize=9, va="top")
-
-
-def workshop_pdf(t: Translator, report: UnitReport) -> bytes:
-    """Summary and chart, then the statements weakest first with their distributions and room to
-    note priorities; a last page for the priorities the staff agree on."""
-    buffer = io.BytesIO()
-    with PdfPages(buffer) as pdf:
-        for page in _text_pages(report_text.summary(t, report, weakest=0).splitlines(), t._("Workshop pack")):
-            pdf.savefig(page)
-        if report.shown:
-            chart = Figure(figsize=A4)
-            axes = chart.add_axes((0.05, 0.3, 0.9, 0.6))
-            axes.imshow(imread(io.BytesIO(charts.unit_chart(t, report)), format="png"))
-            axes.set_axis_off()
-            pdf.savefig(chart)
-        statements = report.weakest()
-        for start in range(0, len(statements), STATEMENTS_PER_PAGE):
-            page = Figure(figsize=A4)
-            page.text(0.08, 0.95, t._("Statements, weakest first"), fontsize=14, weight="bold", va="top")
-            for k, s in enumerate(statements[start : start + STATEMENTS_PER_PAGE]):
-                _statement_block(page, t, report, s, 0.9 - k * 0.175)
-            pdf.savefig(page)
-        lines = [t._("What we will work on first (up to three priorities), who leads it and by when:"), ""]
-        for n in range(1, 4):
-            lines.extend([f"{n}. " + "_" * 70, "", t._("Who and by when:") + " " + "_" * 55, ""])
-        for page in _text_pages(lines, t._("Our priorities")):
-            pdf.savefig(page)
-    return buffer.getvalue()

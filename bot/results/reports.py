@@ -10,9 +10,9 @@ How the numbers are made:
   personal result), then the mean and spread of those per-person means across respondents.
 - Spread is the sample standard deviation (n - 1), computed from the sum and the sum of squares,
   which SQLite can do too (it has no STDDEV).
-- The sums are made in SQL one step of rule 2 at a time (bot/step_sums.py) and the rules below are
-  applied step after step (bot/publication.py). Since the result moves only when a step fills, it
-  is worked out then and kept (bot/publication_store.py): a report reads the kept result in one
+- The sums are made in SQL one step of rule 2 at a time (bot/results/step_sums.py) and the rules below are
+  applied step after step (bot/results/publication.py). Since the result moves only when a step fills, it
+  is worked out then and kept (bot/results/publication_store.py): a report reads the kept result in one
   round trip, after checking that it was made from exactly the unit's first responses, and
   otherwise makes it from the answers. Either way the figures are the same (floats to the last
   bits: sums added in another order).
@@ -22,21 +22,29 @@ Anonymity (every rule below has a test in tests/test_reports.py):
    is ever produced; below it the report only says how many have answered.
 2. Differencing: a result that changes with every new response would let anyone who sees it
    before and after one more response compute that response. So results are published in
-   steps: only the first K = floor(n / threshold) * threshold completed responses (in completion
-   order) count, and the result moves only when `threshold` new responses have come in. The
-   published set is a deterministic prefix, so every published state can be recomputed, and the
-   same check is applied to each statement, area and group: a cell is shown at a step only if
-   its count grew by 0 or by at least `threshold` since the last step at which it was shown
-   (skips make a statement's count grow by less than the unit's). A figure that may not move
-   keeps showing its last safe value (the one published at the last step where it was shown,
-   with that step's n), so nothing flickers in and out, and nothing new can be derived from it.
-   The responses after the last full step are counted as answered but never enter a result;
-   that is the price of rule 2.
+   steps: when `threshold` completed responses wait, they become the unit's next step together
+   (bot/results/publication_store.seal), and a step never changes; the result is made of the
+   steps, so it only grows, by whole steps, in completion order, and a response that completes
+   later can never push a published one out. The same check is applied to each statement, area
+   and group: a cell is shown at a step only if its count grew by 0 or by at least `threshold`
+   since the last step at which it was shown (skips make a statement's count grow by less than
+   the unit's). A figure that may not move keeps showing its last safe value, so nothing
+   flickers in and out, and nothing new can be derived from it. Responses waiting for their
+   step are counted as answered but never enter a result; that is the price of rule 2.
 3. Complementary groups: a split (by a background question, or by role for "whose view") is
    shown only when every group in it, including "did not answer", is empty or at or above the
-   threshold at this step and the step rule holds for every group; otherwise "total minus the
-   shown groups" would expose a small group.
-4. Free text: responses carry no free-text comments today; should they come, they must go
+   threshold at this step and the step rule holds for every group. Per area, the groups'
+   figures are shown only when none of them is hidden, the unit's figure for the area is
+   current, and the rest ("total minus the shown groups") is none or at least `threshold`.
+4. Earlier views: a group's figure minus the unit's figure seen at an earlier step leaves that
+   group's newcomers since then and the other groups' members before. So an area's group figures
+   are shown only while every group grew by 0 or by at least `threshold` between any two moments
+   the area was seen; once not, they stay hidden in that round.
+5. Erasure: when someone in the published set erases their data, the unit's figures are
+   withdrawn, and each comes back only once at least `threshold` new respondents count in it
+   (bot/results/publication.py, `may_move`): a recomputed result less one person would be
+   exactly their answers.
+6. Free text: responses carry no free-text comments today; should they come, they must go
    through `may_show_comments`, which applies the same threshold.
 """
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.commands import CommandRun, Context, UsageError
+from bot.directory.person_lookup import Asked
 from bot.follow_up.plans import find_member
 from bot.i18n import Translator
 from bot.messages import Address, Image, Reply
@@ -410,10 +411,7 @@ def facilitator(ctx: Context, args: list[str]) -> list[Reply]:
     chosen = _choose(ctx, args[1:], plan_units(ctx.session, ctx.person), "workshop facilitator")
     if isinstance(chosen, list):
         return chosen
-    found = find_member(ctx.session, chosen.unit.id, args[0])
-    if len(found) != 1:
-        raise UsageError(t._("%(name)s is not a member of %(unit)s.", name=args[0], unit=chosen.unit.name))
-    person = found[0]
+    person = find_member(ctx, chosen.unit, args[0], Asked("workshop facilitator", tuple(args), args[0]))
     if ctx.session.get(WorkshopFacilitator, (chosen.unit.id, person.id)) is None:
         ctx.session.add(
             WorkshopFacilitator(
