@@ -6,7 +6,6 @@ opening the same round again only invites people who were not invited before.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -19,13 +18,15 @@ from bot.administration.command_options import split_options
 from bot.administration.instrument_admin import unknown_instrument
 from bot.administration.invitations import invite_members, round_unit_ids
 from bot.administration.units import find_unit, person_zone, require_unit_rights
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation.closed_rounds import abandon_unfinished
+from bot.dates import parse_date
 from bot.directory.catalogue import round_title
 from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.i18n import N_
 from bot.messages import Reply
 from bot.permissions import descendants, visible_units
+from bot.workshop.pulse import read_pulse
 from storage.models import (
     Instrument,
     InstrumentVersion,
@@ -42,7 +43,6 @@ from storage.models import (
 MIN_THRESHOLD = 3
 MAX_THRESHOLD = 1000
 MAX_NAME = 200
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # ------------------------------------------------------------------ reading the command
@@ -61,17 +61,19 @@ class RoundRequest:
     threshold: int
     anonymous: bool
     name: str
+    # A pulse check: the round it follows up and the only statements it asks.
+    pulse_of: int | None = None
+    items: tuple[str, ...] | None = None
 
 
 def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
     t = ctx.t
-    try:
-        day = date.fromisoformat(raw) if _DATE.match(raw) else None
-    except ValueError:
-        day = None
-    if day is None:
-        raise UsageError(t._("%(date)s is not a date: write it as YYYY-MM-DD, e.g. 2026-12-12.", date=raw))
     zone = person_zone(ctx)
+    day = parse_date(raw, ctx.now.astimezone(zone).date())
+    if day is None:
+        raise UsageError(
+            t._("%(date)s is not a date: write it as e.g. 2026-12-12, 12/12 or 12 december.", date=raw)
+        )
     if day < ctx.now.astimezone(zone).date():
         raise UsageError(t._("%(date)s has already passed: choose a closing date in the future.", date=raw))
     # Open through the whole closing day, in the time zone of whoever opened the round.
@@ -81,7 +83,7 @@ def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
 def _threshold(ctx: Context, raw: str | None) -> int:
     if raw is None:
         return max(MIN_THRESHOLD, ctx.config.anonymity_threshold)
-    if not raw.isdigit() or not MIN_THRESHOLD <= int(raw) <= MAX_THRESHOLD:
+    if not digits(raw) or not MIN_THRESHOLD <= int(raw) <= MAX_THRESHOLD:
         raise UsageError(
             ctx.t._(
                 "The threshold must be a whole number of at least %(min)s, so no one's answers can be singled out.",
@@ -117,7 +119,10 @@ def _active_version(ctx: Context, instrument_id: str) -> InstrumentVersion:
 def read_request(ctx: Context, args: list[str]) -> RoundRequest:
     t = ctx.t
     options = split_options(
-        t, args, valued=("closes", "remind", "threshold", "name"), flags=("anonymous", "with-subunits")
+        t,
+        args,
+        valued=("closes", "remind", "threshold", "name", "of", "items"),
+        flags=("anonymous", "with-subunits", "pulse"),
     )
     if len(options.positional) < 2 or "closes" not in options.values:
         raise UsageError(
@@ -126,7 +131,8 @@ def read_request(ctx: Context, args: list[str]) -> RoundRequest:
                 'round open digcomp-library "Ystad bibliotek" closes 2026-12-12'
             )
         )
-    version = _active_version(ctx, options.positional[0])
+    # A pulse check takes the version of the round it follows up (narrowed), not the active one.
+    version = None if "pulse" in options.flags else _active_version(ctx, options.positional[0])
     unit = find_unit(ctx, " ".join(options.positional[1:]))
     require_unit_rights(ctx, unit)
     closes_on, closes_at = _closing(ctx, options.values["closes"])
@@ -134,7 +140,16 @@ def read_request(ctx: Context, args: list[str]) -> RoundRequest:
     if len(name) > MAX_NAME:
         raise UsageError(t._("That name is too long (at most %(n)s characters).", n=MAX_NAME))
     unit_ids = descendants(ctx.session, {unit.id}) if "with-subunits" in options.flags else {unit.id}
+    pulse_of: int | None = None
+    items: tuple[str, ...] | None = None
+    if version is None:
+        asked = read_pulse(
+            ctx, unit, options.positional[0], options.values.get("of"), options.values.get("items")
+        )
+        version, pulse_of, items = asked.version, asked.of_round_id, asked.items
     return RoundRequest(
+        pulse_of=pulse_of,
+        items=items,
         version=version,
         unit=unit,
         unit_ids=frozenset(unit_ids),
@@ -208,6 +223,8 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         status=RoundStatus.OPEN,
         created_by=ctx.person.id,
         created_at=ctx.now,
+        pulse_of_round_id=request.pulse_of,
+        items=list(request.items) if request.items else None,
     )
     ctx.session.add(round_)
     ctx.session.flush()
@@ -251,6 +268,8 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
     )
     if request.anonymous:
         settings += " · " + t._("anonymous")
+    if request.items:
+        settings += " · " + t._("pulse check of %(items)s", items=", ".join(request.items))
     opened = t._(
         "Round #%(id)s (%(title)s) is open for %(unit)s until %(date)s.",
         id=round_.id,
@@ -277,7 +296,7 @@ def find_round(ctx: Context, text: str) -> Round:
     t = ctx.t
     wanted = text.strip().removeprefix("#")
     rounds = _visible_rounds(ctx, open_only=False)
-    if wanted.isdigit():
+    if digits(wanted):
         found = [r for r in rounds if r.id == int(wanted)]
     else:
         found = [r for r in rounds if r.name and r.name.casefold() == wanted.casefold()]
@@ -435,7 +454,8 @@ def register(registry: Registry) -> None:
         Audience.ADMIN,
         N_(
             "open an assessment round and invite the unit "
-            "(options: remind RULE, threshold N, anonymous, name NAME, with-subunits)"
+            "(options: remind RULE, threshold N, anonymous, name NAME, with-subunits, "
+            "pulse [of ROUND] [items CODES])"
         ),
         'round open digcomp-library "Ystad bibliotek" closes 2026-12-12 remind 3wd,-2d,max3 threshold 5',
     )(round_open)

@@ -6,7 +6,7 @@ wide (a phone screen) with a height that grows with the number of rows; bars are
 long area and statement names stay readable. Labels are translated and numbers are formatted by
 the reader's locale (a decimal comma in Swedish).
 
-Unit charts take a `UnitReport`, which already holds only what may be shown (bot/reports.py):
+Unit charts take a `UnitReport`, which already holds only what may be shown (bot/results/reports.py):
 a chart can never show more than the text does.
 
 Matplotlib is imported when a chart is first drawn, not with this module: it is most of the
