@@ -452,7 +452,12 @@ def webhook_secret(config: Config) -> str:
             raise ValueError("ASSESSBOT_TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1-256)")
         return config.telegram_webhook_secret
     assert config.telegram_token
-    return hashlib.sha256(b"assessbot-webhook:" + config.telegram_token.encode()).hexdigest()
+    return derived_webhook_secret(config.telegram_token)
+
+
+def derived_webhook_secret(token: str) -> str:
+    """The webhook secret made from the token: whoever holds it can forge updates (never logged)."""
+    return hashlib.sha256(b"assessbot-webhook:" + token.encode()).hexdigest()
 
 
 def build_application(
@@ -468,7 +473,9 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, webhook_secret(config))
+    hide_secrets(
+        config.telegram_token, config.telegram_webhook_secret, derived_webhook_secret(config.telegram_token)
+    )
     builder = (
         Application.builder()
         .token(config.telegram_token)
