@@ -340,3 +340,25 @@ def test_what_other_units_at_the_same_level_adopted_shows_only_counts_of_enough_
     three = texts(pia.press(ended[0].flat_choices[0].payload))
     assert "Other units at this level adopted most often:\n• Plan one lesson together. (3 units)" in three
     assert not any(name in three for name in ("Lund", "Malmö", "north"))
+
+
+def test_forged_workshop_buttons_get_a_friendly_answer_and_change_nothing(runtime: Runtime) -> None:
+    unit, _ = school(runtime)
+    pia = principal(runtime, unit)
+    first = pia.say("workshop start")[2]
+    workshop_id = first.flat_choices[0].payload.split(":")[1]
+    for forged in (
+        "wv:999:A2",
+        f"wv:{workshop_id}:Z9",
+        f"wv:{workshop_id}",
+        f"wm:{workshop_id}:x:next",
+        f"wm:{workshop_id}:1:jump",
+        "wm:abc",
+        f"wa:{workshop_id}:A2:x",
+        f"wf:{workshop_id}:exe",
+        "wp:",
+    ):
+        answer = texts(pia.press(forged))
+        assert answer
+        assert "went wrong" not in answer, forged
+    assert pia.say("workshop next")[0].text.startswith("Statement 2/4")
