@@ -39,7 +39,7 @@ def start(
 ) -> Runtime:
     clock = clock or SystemClock()
     check_catalogs()
-    db = make_engine(config.database_url)
+    db = make_engine(config.database_url, show_values=config.log_content)
     sessions = make_session_factory(db)
     claim_code = None
     # One process at a time, however many start at once on an empty database.

@@ -2,18 +2,23 @@
 
 Configured secrets (the bot tokens, Slack's signing secret, the database password) and derived ones
 (the Telegram webhook secret, made from the token) never appear; what people write appears only
-when ASSESSBOT_LOG_CONTENT=1 asks for it, and even then no secret does.
+when ASSESSBOT_LOG_CONTENT=1 asks for it, and even then no secret does. A failed SQL statement
+names itself, not the values it was given.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from storage.db import make_engine
 from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient, dm_channel_id
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.served import BotProcess, free_port
@@ -89,3 +94,24 @@ def test_log_content_shows_what_people_typed_but_still_no_secret(db_url: str, tm
     assert TYPED_ON_TELEGRAM in log
     assert TYPED_ON_SLACK in log
     assert [secret for secret in secrets if secret in log] == []
+
+
+def _failed_statement(db_url: str, **engine_options: bool) -> str:
+    """What an engine error says when a statement fails: the text a traceback in the log carries."""
+    engine = make_engine(db_url, **engine_options)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT CAST(:typed AS INTEGER) / 0 FROM no_such_table"), {"typed": TYPED_ON_SLACK}
+            )
+    except DBAPIError as error:
+        return "".join(traceback.format_exception(error))
+    finally:
+        engine.dispose()
+    raise AssertionError("the statement did not fail")
+
+
+def test_a_failed_statement_in_the_log_does_not_quote_what_someone_typed(db_url: str) -> None:
+    assert "no_such_table" in _failed_statement(db_url)  # the statement is still named
+    assert TYPED_ON_SLACK not in _failed_statement(db_url)
+    assert TYPED_ON_SLACK in _failed_statement(db_url, show_values=True)

@@ -35,7 +35,8 @@ from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice, Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
 from bot.permissions import descendants, plan_units
-from bot.results.reports import UnitReport, latest_shown_report
+from bot.results import pulse_change
+from bot.results.reports import UnitReport, latest_shown_report, unit_report
 from instruments.schema import pick
 from storage.models import (
     ActionPlan,
@@ -458,6 +459,9 @@ def report_text(session: Session, unit: Unit, t: Translator, today: date, tz: st
             ]
         ),
     ]
+    pulse = pulse_change.latest_pulse(session, unit.id)
+    if pulse is not None:  # how the statements the unit chose have moved, next to the plan
+        lines.extend(pulse_change.pulse_lines(session, t, unit_report(session, unit.id, pulse.id)))
     for item in items:
         if is_overdue(item, today):
             assert item.due_date is not None
