@@ -27,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import audit
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation import erasure
+from bot.dates import parse_date
 from bot.directory import person_lookup
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, zone
 from bot.i18n import N_, Translator, pick_locale, translator
@@ -233,17 +234,19 @@ def _options(ctx: Context, unit: Unit, words: list[str], asked: tuple[str, list[
             owner = find_member(ctx, unit, value, person_lookup.Asked(asked[0], tuple(asked[1]), value))
             i += 2
         elif word in ("due", "senast") and value:
-            try:
-                due = date.fromisoformat(value)
-            except ValueError:
-                raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
+            parsed = parse_date(value, ctx.now.astimezone(zone(ctx.person.timezone)).date())
+            if parsed is None:
+                raise UsageError(
+                    t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=value)
+                )
+            due = parsed
             if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():
                 # A due date in the past would start the item overdue: almost always a typo.
                 raise UsageError(
                     t._("%(date)s has already passed: choose a due date in the future.", date=value)
                 )
             i += 2
-        elif word in ("every", "var", "varje") and value and value.isdigit():
+        elif word in ("every", "var", "varje") and value and digits(value):
             weeks = int(value)
             if not 1 <= weeks <= 26:
                 raise UsageError(t._("Follow-ups can be every 1 to 26 weeks."))
@@ -287,7 +290,7 @@ def _added(ctx: Context, item: PlanItem, owner: Person) -> list[Reply]:
 def plan_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     unit, rest = _take_unit(ctx, args)
-    if not rest or not rest[0].isdigit():
+    if not rest or not digits(rest[0]):
         raise UsageError(t._("Write plan adopt and the number of a suggestion, e.g. plan adopt 2."))
     results = latest_shown_report(ctx.session, unit.id)
     found = suggestions(results, ctx.locale) if results else []
@@ -368,7 +371,7 @@ def on_progress(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `pu:<item>:<status>`: only the item's owner may report on it."""
     t = ctx.t
     invalid = [Reply(t._("That button is not valid any more. Type plan to see the plan."))]
-    if len(args) != 2 or not args[0].isdigit() or args[1] not in STATUS_CODES:
+    if len(args) != 2 or not digits(args[0]) or args[1] not in STATUS_CODES:
         return invalid
     item = ctx.session.get(PlanItem, int(args[0]))
     if item is None or item.owner_person_id != ctx.person.id:
@@ -710,7 +713,7 @@ def _digest(
 def _digest_again(session: Session, key: str, now: datetime, default_locale: str) -> list[Reply] | None:
     """A queued digest made again from the plan as it is now (after someone was forgotten)."""
     parts = key.split(":")
-    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()):
+    if len(parts) != 4 or not (digits(parts[1]) and digits(parts[2])):
         return None
     unit, manager = session.get(Unit, int(parts[1])), session.get(Person, int(parts[2]))
     if unit is None or manager is None:
@@ -729,7 +732,7 @@ erasure.about_others("digest", _digest_again)
 def still_wanted(session: Session, row: Due, now: datetime) -> Verdict:
     """Nudges and notes go out only while the item is open and the people still hold their roles."""
     parts = row.idempotency_key.split(":")
-    if len(parts) < 2 or not parts[1].isdigit():
+    if len(parts) < 2 or not digits(parts[1]):
         return None
     person = session.get(Person, row.person_id)
     if person is None:
