@@ -208,7 +208,8 @@ class ThreadedServer:
 
     def start(self) -> ThreadedServer:
         self._thread.start()
-        self._started.wait(30)
+        if not self._started.wait(30):
+            raise RuntimeError(f"the HTTP server on port {self._port} did not start within 30 s")
         if self._error is not None:
             raise self._error
         return self

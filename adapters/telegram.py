@@ -2,15 +2,17 @@
 
 Inbound: a private message, command, button press or document becomes one `Incoming`; the engine
 (synchronous, one database transaction) runs in a worker thread so the event loop never blocks.
-Outbound: each `Reply` becomes a plain-text message (no parse_mode, so no entity errors), buttons an
-inline keyboard, `edit=True` an edit of the message whose button was pressed, images and files
-photos and documents. Conversation state lives in SQL, so there is no ConversationHandler and any
-number of processes can serve one bot (webhook mode behind a load balancer).
+Outbound: the engine's replies become Bot API calls as adapters/telegram_render.py decides (a
+press is answered by editing the pressed message into the answer and the next question), sent by
+adapters/telegram_delivery.py; images and files are photos and documents. Conversation state
+lives in SQL, so there is no ConversationHandler and any number of processes can serve one bot
+(webhook mode behind a load balancer).
 
-`TelegramSender` delivers the outbox through the same bot and event loop: python-telegram-bot's
-AIORateLimiter keeps the whole bot under 30 messages/s (`telegram_max_per_second`, `rate_limiter`),
-and the sender paces each chat to about one message a second; a 429 becomes `RetryLater` for the
-dispatcher, a blocked bot `Undeliverable`. HTTP goes through aiohttp (adapters/telegram_request.py).
+Replies to a person's own message or press go at once; `TelegramSender` delivers the outbox
+through the same bot and event loop, paced below the bot's limit (`telegram_max_per_second`) with
+room left for the replies (adapters/telegram_pace.py), and about one message a second per chat;
+a 429 becomes `RetryLater` for the dispatcher, a blocked bot `Undeliverable`. HTTP goes through
+aiohttp (adapters/telegram_request.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -28,22 +29,13 @@ import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    MessageEntity,
-    Update,
-)
+from telegram import Bot, BotCommand, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -51,9 +43,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBUserWarning
 
 from adapters.http_server import Limits, Readiness
+from adapters.telegram_delivery import Delivery
+from adapters.telegram_pace import Lane, Lanes, retry_seconds
+from adapters.telegram_render import MAX_TEXT, keyboard, message_count, split_text, utf16_len
 from adapters.telegram_request import AiohttpRequest
 from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
@@ -61,245 +56,30 @@ from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
 from bot.log_redaction import content, hide_secrets
-from bot.messages import Address, Attachment, Choice, Incoming, Reply, RetryLater, Sending, Undeliverable
+from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Sending, Undeliverable
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-MAX_TEXT = 4096  # Telegram's limit for a message text, after trimming
-MAX_CAPTION = 1024
-MAX_BUTTONS_PER_ROW = 8
-MAX_CALLBACK_BYTES = 64
 MAX_UPLOAD_BYTES = 1024 * 1024  # instrument files are a few kB; refuse anything much larger
 # The everyday commands shown in Telegram's command menu (admin commands stay in `help`).
 MENU_COMMANDS = ("start", "assess", "results", "help", "language", "mydata")
 MENU_LANGUAGES = ("sv",)  # plus the default menu, in English
 PER_CHAT_INTERVAL = timedelta(seconds=1)
 SEND_TIMEOUT = 120.0  # seconds the outbox dispatcher waits for one send
-RATE_MARGIN = 0.04  # of the overall limit, left unused (see rate_limiter)
 CONNECTIONS = 256  # kept-alive connections to the Bot API at most (python-telegram-bot's default)
-RETRIES = 3
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-T = TypeVar("T")
 
 # python-telegram-bot advises its typed method over do_api_request for a method it has; we use
-# do_api_request for sendMessage on purpose (Delivery.text).
-warnings.filterwarnings("ignore", r"Please use 'Bot\.sendMessage'", PTBUserWarning)
+# do_api_request for sendMessage and editMessageText on purpose (Delivery.text, Delivery.edit).
+warnings.filterwarnings("ignore", r"Please use 'Bot\.(sendMessage|editMessageText)'", PTBUserWarning)
 AppType = Application[Any, Any, Any, Any, Any, Any]
 
 
-# ---------------------------------------------------------------- text and keyboards
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Parts of at most `limit` UTF-16 units (Telegram's measure), cut at line breaks where possible.
-
-    Blank parts are dropped: Telegram refuses a message that is empty after trimming.
-    """
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        cut = min(len(rest), limit)
-        while (excess := utf16_len(rest[:cut]) - limit) > 0:
-            cut -= max(1, excess // 2)  # a character is one or two UTF-16 units
-        newline = rest.rfind("\n", 0, cut)
-        if newline > cut // 2:
-            cut = newline
-        parts.append(rest[:cut])
-        rest = rest[cut:].strip()
-    parts.append(rest)
-    return [part for part in parts if part.strip()]
-
-
-def keyboard(rows: Sequence[Sequence[Choice]]) -> InlineKeyboardMarkup | None:
-    """An inline keyboard; rows longer than Telegram's 8 buttons are wrapped.
-
-    A payload over Telegram's 64 bytes would make Telegram refuse the whole message, so such a
-    button is left out (and logged): the person can still type the answer.
-    """
-    markup: list[list[InlineKeyboardButton]] = []
-    for row in rows:
-        buttons = []
-        for choice in row:
-            if len(choice.payload.encode()) > MAX_CALLBACK_BYTES or not choice.payload:
-                log.warning("button %r left out: its payload does not fit Telegram's limit", choice.label)
-                continue
-            buttons.append(InlineKeyboardButton(choice.label or "·", callback_data=choice.payload))
-        for start in range(0, len(buttons), MAX_BUTTONS_PER_ROW):
-            markup.append(buttons[start : start + MAX_BUTTONS_PER_ROW])
-    return InlineKeyboardMarkup(markup) if markup else None
-
-
-@functools.lru_cache(maxsize=1024)
-def keyboard_json(rows: tuple[tuple[Choice, ...], ...]) -> str | None:
-    """`keyboard` as the JSON Telegram takes, made once per distinct keyboard (a reminder's or a
-    question's is sent to many people; building and serialising it was a tenth of a send's CPU)."""
-    markup = keyboard(rows)
-    return json.dumps(markup.to_dict()) if markup else None  # as python-telegram-bot encodes it
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    """`RetryAfter.retry_after` is an int today and a timedelta in later PTB versions."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: object = error.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)  # type: ignore[arg-type]
-
-
-def is_not_modified(error: BadRequest) -> bool:
-    return "message is not modified" in error.message.lower()
-
-
-# ---------------------------------------------------------------- sending replies
-
-
-class Delivery:
-    """Sends one batch of replies to one chat.
-
-    A 429 is waited out and retried; `give_up_first` instead hands the wait to the outbox
-    dispatcher (RetryLater) when nothing of the batch has gone out yet, so no message is sent twice.
-    """
-
-    def __init__(
-        self,
-        bot: Bot,
-        chat_id: int | str,
-        *,
-        give_up_first: bool = False,
-        anchored: Callable[[str, str], Awaitable[None]] | None = None,
-    ) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-        self.give_up_first = give_up_first
-        self.sent = 0
-        # Told (message id, anchor) of each posted reply that has an anchor (`Reply.anchor`).
-        self.anchored = anchored
-
-    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
-        for _ in range(RETRIES):
-            try:
-                result = await request()
-            except RetryAfter as error:
-                seconds = retry_seconds(error)
-                if self.give_up_first and self.sent == 0:
-                    raise RetryLater(seconds) from None
-                await asyncio.sleep(seconds)
-                continue
-            self.sent += 1
-            return result
-        result = await request()
-        self.sent += 1
-        return result
-
-    async def text(self, text: str, markup: str | None = None) -> None:
-        """sendMessage, without turning Telegram's answer into a `Message` we would not read: that
-        parsing was a fifth of the event loop's CPU per outbox message (python-telegram-bot's
-        `send_message` always does it; `do_api_request` with no return type does not)."""
-        await self.bot.do_api_request(
-            "sendMessage", {"chat_id": self.chat_id, "text": text, "reply_markup": markup}, return_type=None
-        )
-
-    async def anchored_text(self, text: str, markup: str | None, anchor: str) -> None:
-        """sendMessage for a reply whose replies mean something: its message id is needed."""
-        sent = await self.bot.do_api_request(
-            "sendMessage",
-            {"chat_id": self.chat_id, "text": text, "reply_markup": markup},
-            return_type=Message,
-        )
-        if self.anchored is not None and isinstance(sent, Message):
-            await self.anchored(str(sent.message_id), anchor)
-
-    async def replies(self, replies: Sequence[Reply], pressed: Message | None = None) -> None:
-        for reply in replies:
-            if reply.edit and pressed is not None and await self.edit(pressed, reply):
-                continue
-            # An edit of a typed answer (no pressed message) is shown as a new message.
-            await self.send(reply)
-
-    async def edit(self, pressed: Message, reply: Reply) -> bool:
-        """Replace the pressed message; False if Telegram will not edit it (then it is sent anew)."""
-        parts = split_text(reply.text)
-        if not parts:
-            return False
-        markup = keyboard(reply.choices) if len(parts) == 1 and not (reply.image or reply.file) else None
-        try:
-            await self._call(
-                lambda: self.bot.edit_message_text(
-                    parts[0], chat_id=pressed.chat_id, message_id=pressed.message_id, reply_markup=markup
-                )
-            )
-        except BadRequest as error:
-            if is_not_modified(error):
-                return True
-            log.info("could not edit a message (%s); sending it as a new one", error.message)
-            return False
-        if reply.anchor and self.anchored is not None:
-            await self.anchored(str(pressed.message_id), reply.anchor)
-        if len(parts) > 1 or reply.image or reply.file:
-            await self.send(dataclasses.replace(reply, text="\n".join(parts[1:]), edit=False))
-        return True
-
-    async def send(self, reply: Reply) -> None:
-        parts = split_text(reply.text)
-        # The keyboard goes with the last text part, or with the media when there is no text.
-        markup = keyboard_json(reply.choices) if parts else None
-        media_markup = keyboard(reply.choices) if not parts and (reply.image or reply.file) else None
-        for n, part in enumerate(parts):
-            last = n == len(parts) - 1
-            if last and reply.anchor and self.anchored is not None:
-                await self._call(lambda part=part: self.anchored_text(part, markup, reply.anchor))  # type: ignore[misc]
-                continue
-            await self._call(lambda part=part, last=last: self.text(part, markup if last else None))  # type: ignore[misc]
-        if reply.image is not None:
-            image = reply.image
-            caption, extra = _caption(image.caption)
-            await self._call(
-                lambda: self.bot.send_photo(
-                    self.chat_id,
-                    image.content,
-                    caption=caption,
-                    filename=image.filename,
-                    reply_markup=media_markup if reply.file is None else None,
-                )
-            )
-            for part in extra:
-                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
-        if reply.file is not None:
-            file = reply.file
-            caption, extra = _caption(file.caption)
-            await self._call(
-                lambda: self.bot.send_document(
-                    self.chat_id,
-                    file.content,
-                    caption=caption,
-                    filename=file.filename,
-                    reply_markup=media_markup,
-                )
-            )
-            for part in extra:
-                await self._call(lambda part=part: self.text(part))  # type: ignore[misc]
-
-
-def _caption(text: str) -> tuple[str | None, list[str]]:
-    """A caption that fits (1024), or none and the text as separate messages."""
-    stripped = text.strip()
-    if not stripped:
-        return None, []
-    if utf16_len(stripped) <= MAX_CAPTION:
-        return stripped, []
-    return None, split_text(stripped)
-
-
-def message_count(replies: Sequence[Reply]) -> int:
-    return sum(len(split_text(r.text)) + (r.image is not None) + (r.file is not None) for r in replies) or 1
+# Re-exported: the names the adapter's users and tests know it by.
+__all__ = ["MAX_TEXT", "Delivery", "keyboard", "retry_seconds", "split_text", "utf16_len"]
 
 
 # ---------------------------------------------------------------- inbound
@@ -462,12 +242,12 @@ class TelegramAdapter:
         document = message.document
         delivery = Delivery(message.get_bot(), message.chat_id)
         if document.file_size is not None and document.file_size > self.max_upload_bytes:
-            await delivery.send(self._too_big(update))
+            await delivery.replies([self._too_big(update)])
             return
         file = await document.get_file()
         content = bytes(await file.download_as_bytearray())
         if len(content) > self.max_upload_bytes:
-            await delivery.send(self._too_big(update))
+            await delivery.replies([self._too_big(update)])
             return
         incoming = incoming_for(
             update,
@@ -652,7 +432,8 @@ class TelegramSender:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         try:
             anchored = functools.partial(self._anchored, chat) if self.anchored is not None else None
-            await Delivery(bot, chat_id, give_up_first=True, anchored=anchored).replies(replies)
+            delivery = Delivery(bot, chat_id, through=Lane.BULK, give_up_first=True, anchored=anchored)
+            await delivery.replies(replies)
         except RetryAfter as flood:  # still flooded after waiting: back to the outbox for later
             raise RetryLater(retry_seconds(flood)) from None
         except Forbidden as refused:  # blocked by the user, or kicked from the chat
@@ -671,26 +452,12 @@ def webhook_secret(config: Config) -> str:
             raise ValueError("ASSESSBOT_TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1-256)")
         return config.telegram_webhook_secret
     assert config.telegram_token
-    return hashlib.sha256(b"assessbot-webhook:" + config.telegram_token.encode()).hexdigest()
+    return derived_webhook_secret(config.telegram_token)
 
 
-def rate_limiter(per_second: float) -> AIORateLimiter:
-    """python-telegram-bot's limiter, shaped so that no one second holds more than `per_second` sends.
-
-    AIORateLimiter is a leaky bucket (aiolimiter): `overall_max_rate=n, overall_time_period=t` lets
-    a burst of n through at once, then n per t. Given (per_second, 1) a quiet moment followed by a
-    busy one lets nearly twice per_second through within one second, which Telegram (and the fake,
-    a sliding one-second window) answers with 429 and a pause of the whole bot. So the bucket holds
-    a small burst and drains at the rest of the rate, burst + rate * 1 s staying a margin below
-    `per_second`: requests let through together can still arrive closer together than they left
-    (a busy machine, the network), by at most the sends in flight at once.
-    """
-    burst = max(1.0, per_second / 100)
-    rate = per_second * (1 - RATE_MARGIN) - burst
-    if rate <= 0:  # a limit of a message or two a second: one at a time, evenly spaced
-        burst, rate = 1.0, per_second * (1 - RATE_MARGIN)
-    # On a 429 it pauses every send for retry_after and tries again, twice, before giving up.
-    return AIORateLimiter(overall_max_rate=burst, overall_time_period=burst / rate, max_retries=2)
+def derived_webhook_secret(token: str) -> str:
+    """The webhook secret made from the token: whoever holds it can forge updates (never logged)."""
+    return hashlib.sha256(b"assessbot-webhook:" + token.encode()).hexdigest()
 
 
 def build_application(
@@ -706,13 +473,15 @@ def build_application(
     """
     if not config.telegram_token:
         raise ValueError("ASSESSBOT_TELEGRAM_TOKEN is not set")
-    hide_secrets(config.telegram_token, webhook_secret(config))
+    hide_secrets(
+        config.telegram_token, config.telegram_webhook_secret, derived_webhook_secret(config.telegram_token)
+    )
     builder = (
         Application.builder()
         .token(config.telegram_token)
-        .rate_limiter(rate_limiter(config.telegram_max_per_second if overall_rate is None else overall_rate))
+        .rate_limiter(Lanes(config.telegram_max_per_second if overall_rate is None else overall_rate))
         .concurrent_updates(OneChatAtATime(concurrency))
-        # Timed work is bot/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
+        # Timed work is bot/follow_up/scheduler.py's (in SQL); PTB's in-memory job queue is not used.
         .job_queue(None)
         # HTTP over aiohttp: a fraction of httpx's CPU per request (adapters/telegram_request.py).
         # The pool sizes are python-telegram-bot's defaults; the long poll holds one connection.

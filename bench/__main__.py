@@ -18,6 +18,8 @@ MODULES = (
     "bench.many_people",
     "bench.fanout",
     "bench.unit_report",
+    "bench.crowd",
+    "bench.startup",
 )
 
 

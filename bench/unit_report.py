@@ -5,7 +5,7 @@
 The data is generated with set-based SQL (generate_series), so setting up a million answers takes
 seconds, not an hour of simulated chats. Rows written past the bot also skip what the bot does when
 a response completes: sealing the unit's steps and keeping its publication once a step of
-responses fills (bot/publication_store.py). So every unit is sealed and published once after loading, as the completions
+responses fills (bot/results/publication_store.py). So every unit is sealed and published once after loading, as the completions
 would have left it, and that time is printed. The line also gives the report's time with nothing
 kept (the unit's publication deleted in the measuring transaction): what a report costs when it
 has to make the result from the answers.

@@ -123,10 +123,10 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         config.slack_signing_secret,
         make_url(config.database_url).password,
     )
-    if config.telegram_enabled:
-        from adapters.telegram import webhook_secret
+    if config.telegram_token:
+        from adapters.telegram import derived_webhook_secret
 
-        hide_secrets(webhook_secret(config))  # derived from the token: it lets its holder forge updates
+        hide_secrets(derived_webhook_secret(config.telegram_token))
     return launch.run_platforms(runtime.start(config))
 
 

@@ -27,7 +27,7 @@ class Config:
     # What people write (texts, answers, uploads' captions) reaches the log only when this asks for
     # it, at DEBUG; secrets never do (bot/log_redaction.py).
     log_content: bool = False
-    # Flood protection per person (bot/flood.py): a burst of this many events, refilled at
+    # Flood protection per person (bot/intake/flood.py): a burst of this many events, refilled at
     # flood_per_minute. Far above human speed; the terminal is never limited.
     flood_burst: int = 60
     flood_per_minute: int = 600

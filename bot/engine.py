@@ -2,11 +2,11 @@
 
 Contract: `Engine.handle(incoming) -> list[Reply]`. The database transaction commits before the
 replies are returned, so whatever the person is told has been stored. A platform event id is
-recorded in the same transaction (bot/deliveries.py); a re-delivered event (or a double-clicked
+recorded in the same transaction (bot/intake/processed_events.py); a re-delivered event (or a double-clicked
 button carrying the same id) finds it and changes nothing.
 
 A press of a scale button on the statement the person is at, most of all events, first takes the
-quick path (bot/quick_answer.py): the same checks and writes run on the database driver, in one
+quick path (bot/conversation/quick_answer.py): the same checks and writes run on the database driver, in one
 round trip for a person this process remembers. Everything else, and whatever the quick path
 declines, is routed here (and the quick path forgets the person, whom the general path may change).
 """
@@ -33,7 +33,7 @@ from bot.conversation import assessment, home, quick_answer
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
-from bot.intake import anchors, deliveries, notices
+from bot.intake import anchors, notices, processed_events
 from bot.intake.flood import FloodGuard, Verdict
 from bot.messages import Incoming, Outgoing, Reply
 from bot.permissions import may_use
@@ -56,7 +56,7 @@ FEATURES: tuple[str, ...] = (
     "bot.follow_up.plan_changes",
     "bot.follow_up.my_actions",
     "bot.follow_up.scheduler",
-    "bot.workshop",
+    "bot.workshop.routes",
 )
 
 MAX_TEXT_CHARS = 64 * 1024
@@ -84,7 +84,7 @@ class Engine:
         quick_answers: bool = True,
     ) -> None:
         self.sessions = sessions
-        # Scale-button answers take bot/quick_answer.py first (off only to compare the two paths).
+        # Scale-button answers take bot/conversation/quick_answer.py first (off only to compare the two paths).
         self.quick_answers = quick_answer.QuickAnswers(sessions.kw["bind"]) if quick_answers else None
         self.config = config or Config()
         self.flood = flood or FloodGuard(
@@ -138,7 +138,7 @@ class Engine:
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
-        if incoming.event_id and not deliveries.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         if incoming.reply_to is not None and incoming.text and not incoming.text.lstrip().startswith("/"):

@@ -318,7 +318,7 @@ class BackgroundAnswer(Base):
 
 class UnitPublication(Base):
     """What a unit's report in a round shows after its first published responses, kept when a step
-    of responses fills (bot/publication_store.py). A shortcut, never the truth: a report uses it only
+    of responses fills (bot/results/publication_store.py). A shortcut, never the truth: a report uses it only
     while the unit's steps still hold as many responses as it was made from, and otherwise computes
     the same from the answers."""
 
@@ -336,7 +336,7 @@ class UnitPublication(Base):
 class PublicationWithdrawal(Base):
     """A unit's figures in a round were withdrawn after its first `after_steps` steps, because a
     person in them erased their data: they come back only once a whole new step has completed
-    (bot/publication.py). Who it was is not kept."""
+    (bot/results/publication.py). Who it was is not kept."""
 
     __tablename__ = "publication_withdrawal"
 
@@ -504,7 +504,7 @@ class WorkshopNote(Base):
 
 
 class PostedMessage(Base):
-    """A message the bot posted whose replies mean something (bot/anchors.py): its platform id and
+    """A message the bot posted whose replies mean something (bot/intake/anchors.py): its platform id and
     the anchor the core gave it."""
 
     __tablename__ = "posted_message"

@@ -83,10 +83,6 @@ class BotProcess:
     def threads(self) -> int:
         return self.status("Threads")
 
-    def open_connections(self) -> int:
-        """The process's established TCP connections (its sockets in /proc/PID/fd)."""
-        return sum(1 for fd in Path(f"/proc/{self.pid}/fd").iterdir() if _is_socket(fd))
-
     def log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
 
@@ -106,13 +102,6 @@ class BotProcess:
         return text
 
 
-def _is_socket(fd: Path) -> bool:
-    try:
-        return os.readlink(fd).startswith("socket:")
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def running(settings: Mapping[str, str], port: int) -> Iterator[BotProcess]:
     bot = BotProcess(settings)
@@ -127,7 +116,7 @@ def running(settings: Mapping[str, str], port: int) -> Iterator[BotProcess]:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Outcome:
     """What the server did: the status it answered (None if none), and whether it closed the socket."""
 
     status: int | None
@@ -148,7 +137,7 @@ def exchange(
     *,
     wait: float = 8.0,
     then: Callable[[socket.socket], None] | None = None,
-) -> Answer:
+) -> Outcome:
     """Send `data` (and whatever `then` sends), then read until the server answers or closes."""
     started = time.monotonic()
     with connect(port) as sock:
@@ -156,10 +145,10 @@ def exchange(
         if then is not None:
             with contextlib.suppress(OSError):  # the server may have answered and closed meanwhile
                 then(sock)
-        return read_answer(sock, started, wait)
+        return read_outcome(sock, started, wait)
 
 
-def read_answer(sock: socket.socket, started: float, wait: float) -> Answer:
+def read_outcome(sock: socket.socket, started: float, wait: float) -> Outcome:
     received = b""
     deadline = started + wait
     while time.monotonic() < deadline:
@@ -169,13 +158,13 @@ def read_answer(sock: socket.socket, started: float, wait: float) -> Answer:
         except TimeoutError:
             break
         except OSError:  # reset by the server: closed
-            return Answer(_status(received), True, time.monotonic() - started, received)
+            return Outcome(_status(received), True, time.monotonic() - started, received)
         if not chunk:
-            return Answer(_status(received), True, time.monotonic() - started, received)
+            return Outcome(_status(received), True, time.monotonic() - started, received)
         received += chunk
         if b"\r\n\r\n" in received and _complete(received):
-            return Answer(_status(received), _closes(sock), time.monotonic() - started, received)
-    return Answer(_status(received), False, time.monotonic() - started, received)
+            return Outcome(_status(received), _closes(sock), time.monotonic() - started, received)
+    return Outcome(_status(received), False, time.monotonic() - started, received)
 
 
 def _status(received: bytes) -> int | None:
@@ -219,7 +208,7 @@ def closed_by_server(sock: socket.socket, within: float) -> bool:
     return False
 
 
-def http_get(port: int, path: str, *, wait: float = 8.0) -> Answer:
+def http_get(port: int, path: str, *, wait: float = 8.0) -> Outcome:
     return exchange(
         port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode(), wait=wait
     )

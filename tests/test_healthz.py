@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from storage.db import make_engine
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.reliability.tcp_proxy import Proxy
 from tests.served import BotProcess, free_port, http_get, running
 
 POSTGRESQL_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -71,70 +70,17 @@ def test_healthz_is_503_while_the_schema_is_behind_and_200_once_it_is_migrated(
         eventually(port, 200)
 
 
-class Cable:
-    """A TCP forwarder to PostgreSQL that the test can unplug and plug back in."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._sockets: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self._lock = threading.Lock()
-
-    def plug(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def unplug(self) -> None:
-        with self._lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
-            for sock in self._sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self._sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-
 @POSTGRESQL_ONLY
 def test_healthz_is_503_while_the_database_does_not_answer(db_url: str, tmp_path: Path) -> None:
     url = make_url(db_url)
-    cable = Cable((url.host or "127.0.0.1", url.port or 5432))
-    cable.plug()
+    proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
     try:
-        through_cable = url.set(host="127.0.0.1", port=cable.port).render_as_string(hide_password=False)
-        with slack_bot(through_cable, tmp_path) as (_bot, port):
+        through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        with slack_bot(through_proxy, tmp_path) as (_bot, port):
             assert http_get(port, "/healthz").status == 200
-            cable.unplug()
+            proxy.down()
             eventually(port, 503)
-            cable.plug()
+            proxy.up()
             eventually(port, 200, within=20)
     finally:
-        cable.unplug()
+        proxy.close()

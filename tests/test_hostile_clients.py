@@ -30,7 +30,7 @@ from tests.served import (
     http_get,
     post,
     post_head,
-    read_answer,
+    read_outcome,
     running,
     stream,
 )
@@ -108,25 +108,25 @@ def test_a_negative_content_length_on_slack_gets_400_instead_of_an_endless_read(
 ) -> None:
     before = slack_bot.rss_mb
     head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": "-1"})
-    answer = exchange(slack_port, head, then=stream(HUGE))
-    assert answer.status == 400
-    assert answer.seconds < SOON
+    outcome = exchange(slack_port, head, then=stream(HUGE))
+    assert outcome.status == 400
+    assert outcome.seconds < SOON
     assert slack_bot.rss_mb - before < 30
     assert_no_traceback(slack_bot)
 
 
 def test_a_slack_post_without_a_length_is_refused(slack_bot: BotProcess, slack_port: int) -> None:
     head = post_head(EVENTS, {"Content-Type": "application/json"})
-    answer = exchange(slack_port, head + b'{"type": "url_verification"}')
-    assert answer.status in (400, 411)
-    assert answer.seconds < SOON
+    outcome = exchange(slack_port, head + b'{"type": "url_verification"}')
+    assert outcome.status in (400, 411)
+    assert outcome.seconds < SOON
 
 
 def test_a_slack_body_that_never_finishes_is_cut_off(slack_bot: BotProcess, slack_port: int) -> None:
     head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": "1000"})
-    answer = exchange(slack_port, head + b'{"type": ', wait=SOON + 4)
-    assert answer.status == 408 or answer.closed
-    assert answer.seconds < SOON
+    outcome = exchange(slack_port, head + b'{"type": ', wait=SOON + 4)
+    assert outcome.status == 408 or outcome.closed
+    assert outcome.seconds < SOON
 
 
 def test_headers_trickled_a_byte_at_a_time_to_slack_are_cut_off(
@@ -193,13 +193,13 @@ def test_sixty_slow_near_limit_bodies_at_once_keep_slack_s_memory_bounded(
             with contextlib.suppress(OSError):  # turned away (and closed) while still sending
                 sock.sendall(head + b" " * (length - 1))
         started = time.monotonic()
-        answers = [read_answer(sock, started, SOON) for sock in sockets]
+        outcomes = [read_outcome(sock, started, SOON) for sock in sockets]
     finally:
         sampling.set()
         sampler.join()
         for sock in sockets:
             sock.close()
-    statuses = [answer.status for answer in answers]
+    statuses = [outcome.status for outcome in outcomes]
     assert set(statuses) <= {408, 503}
     assert statuses.count(503) >= 30
     assert peak[0] - before < 60
@@ -208,10 +208,10 @@ def test_sixty_slow_near_limit_bodies_at_once_keep_slack_s_memory_bounded(
 def test_unsigned_malformed_json_to_slack_gets_401_not_a_dropped_connection(
     slack_bot: BotProcess, slack_port: int
 ) -> None:
-    answer = exchange(
+    outcome = exchange(
         slack_port, post(EVENTS, b'{"type": "event_callback", ', {"Content-Type": "application/json"})
     )
-    assert answer.status == 401
+    assert outcome.status == 401
     assert_no_traceback(slack_bot)
 
 
@@ -229,8 +229,8 @@ def test_unsigned_malformed_json_to_slack_gets_401_not_a_dropped_connection(
 def test_a_signed_but_malformed_slack_body_gets_400(
     slack_bot: BotProcess, slack_port: int, body: bytes, content_type: str
 ) -> None:
-    answer = exchange(slack_port, signed(body, content_type))
-    assert answer.status == 400
+    outcome = exchange(slack_port, signed(body, content_type))
+    assert outcome.status == 400
     assert_no_traceback(slack_bot)
 
 
@@ -239,9 +239,9 @@ def test_an_unsigned_oversized_slack_post_is_refused_before_it_is_read(
 ) -> None:
     before = slack_bot.rss_mb
     head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": str(HUGE)})
-    answer = exchange(slack_port, head, then=stream(HUGE))
-    assert answer.status == 413
-    assert answer.seconds < SOON
+    outcome = exchange(slack_port, head, then=stream(HUGE))
+    assert outcome.status == 413
+    assert outcome.seconds < SOON
     assert slack_bot.rss_mb - before < 30
 
 
@@ -286,12 +286,12 @@ def test_an_idle_keep_alive_connection_to_slack_is_closed(slack_bot: BotProcess,
 
 
 def test_garbage_instead_of_http_gets_400(slack_bot: BotProcess, slack_port: int) -> None:
-    answer = exchange(slack_port, b"HELLO THERE\r\n\r\n")
-    assert answer.status == 400 or (answer.closed and answer.status is None)
-    assert answer.seconds < SOON
+    outcome = exchange(slack_port, b"HELLO THERE\r\n\r\n")
+    assert outcome.status == 400 or (outcome.closed and outcome.status is None)
+    assert outcome.seconds < SOON
 
 
-def test_after_all_that_slack_still_gets_its_answers(
+def test_after_all_that_slack_still_gets_its_replies(
     slack_bot: BotProcess, slack_port: int, slack_api: FakeSlackAPI
 ) -> None:
     client = SlackEventsClient(f"http://127.0.0.1:{slack_port}{EVENTS}", SIGNING_SECRET, api=slack_api)
@@ -350,11 +350,11 @@ def test_an_unsigned_oversized_webhook_post_is_refused_before_its_body_is_sent(
 ) -> None:
     before = telegram_bot.rss_mb
     head = post_head(WEBHOOK, {"Content-Type": "application/json", "Content-Length": str(HUGE)})
-    answer = exchange(hook_port, head, wait=SOON)  # not one byte of the body: the answer comes first
-    assert answer.status in (403, 413)
-    assert answer.seconds < SOON
-    answer = exchange(hook_port, head, then=stream(HUGE))
-    assert answer.status in (403, 413)
+    outcome = exchange(hook_port, head, wait=SOON)  # not one byte of the body: the answer comes first
+    assert outcome.status in (403, 413)
+    assert outcome.seconds < SOON
+    outcome = exchange(hook_port, head, then=stream(HUGE))
+    assert outcome.status in (403, 413)
     assert telegram_bot.rss_mb - before < 30
 
 
@@ -369,8 +369,8 @@ def test_an_oversized_webhook_post_with_the_secret_gets_413_unread(
             "X-Telegram-Bot-Api-Secret-Token": str(telegram_api.webhook_secret),
         },
     )
-    answer = exchange(hook_port, head, wait=SOON)
-    assert answer.status == 413
+    outcome = exchange(hook_port, head, wait=SOON)
+    assert outcome.status == 413
 
 
 def test_a_negative_or_missing_length_on_the_webhook_is_refused(
@@ -378,9 +378,9 @@ def test_a_negative_or_missing_length_on_the_webhook_is_refused(
 ) -> None:
     secret = str(telegram_api.webhook_secret)
     negative = post_head(WEBHOOK, {"Content-Length": "-1", "X-Telegram-Bot-Api-Secret-Token": secret})
-    answer = exchange(hook_port, negative, then=stream(HUGE))
-    assert answer.status == 400
-    assert answer.seconds < SOON
+    outcome = exchange(hook_port, negative, then=stream(HUGE))
+    assert outcome.status == 400
+    assert outcome.seconds < SOON
     missing = post_head(WEBHOOK, {"X-Telegram-Bot-Api-Secret-Token": secret})
     assert exchange(hook_port, missing + b'{"update_id": 1}').status in (400, 411)
 
@@ -392,9 +392,9 @@ def test_a_webhook_body_that_never_finishes_is_cut_off(
         WEBHOOK,
         {"Content-Length": "1000", "X-Telegram-Bot-Api-Secret-Token": str(telegram_api.webhook_secret)},
     )
-    answer = exchange(hook_port, head + b'{"update_id": ', wait=SOON + 4)
-    assert answer.status == 408 or answer.closed
-    assert answer.seconds < SOON
+    outcome = exchange(hook_port, head + b'{"update_id": ', wait=SOON + 4)
+    assert outcome.status == 408 or outcome.closed
+    assert outcome.seconds < SOON
 
 
 def test_200_half_open_connections_to_the_webhook_are_closed(
@@ -429,8 +429,8 @@ def test_200_half_open_connections_to_the_webhook_are_closed(
 def test_a_malformed_webhook_body_with_the_secret_gets_400(
     telegram_bot: BotProcess, telegram_api: FakeTelegramAPI, hook_port: int, body: bytes, content_type: str
 ) -> None:
-    answer = exchange(hook_port, from_telegram(body, str(telegram_api.webhook_secret), content_type))
-    assert answer.status == 400
+    outcome = exchange(hook_port, from_telegram(body, str(telegram_api.webhook_secret), content_type))
+    assert outcome.status == 400
     assert_no_traceback(telegram_bot)
 
 

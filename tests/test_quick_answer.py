@@ -1,4 +1,4 @@
-"""The quick path of a scale-button answer (bot/quick_answer.py) says and stores exactly what the
+"""The quick path of a scale-button answer (bot/conversation/quick_answer.py) says and stores exactly what the
 general path does, handles the ordinary answer by itself, and leaves everything else alone."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.follow_up.scheduler import Leadership, periodic, scan
-from bot.intake import deliveries
+from bot.intake import processed_events
 from bot.runtime import Runtime
 from storage.db import make_engine, transaction
 from storage.models import ProcessedEvent, Role
@@ -86,6 +86,6 @@ def test_old_event_ids_are_forgotten_a_batch_at_a_time_up_to_the_first_newer_one
     anna.say("help", event_id="new-1")
     anna.say("help", event_id="new-2")
 
-    assert deliveries.forget_old(runtime.sessions, clock.now(), batch=2) == 5
+    assert processed_events.forget_old(runtime.sessions, clock.now(), batch=2) == 5
     assert _recorded_events(runtime) == ["new-1", "new-2"]
-    assert deliveries.forget_old(runtime.sessions, clock.now(), batch=2) == 0
+    assert processed_events.forget_old(runtime.sessions, clock.now(), batch=2) == 0

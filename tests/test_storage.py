@@ -34,7 +34,7 @@ def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
 def test_a_read_on_the_driver_gives_what_the_orm_reads_and_is_prepared_once_per_connection(
     db_url: str,
 ) -> None:
-    # The unit report's head is read this way (bot/publication_store.py).
+    # The unit report's head is read this way (bot/results/publication_store.py).
     engine = make_engine(db_url)
     sessions = make_session_factory(engine)
     made = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from telegram import Message, Update
 
 from adapters import telegram as tg
+from adapters.telegram_render import Call, Method
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.i18n import translator
@@ -194,25 +195,30 @@ def test_join_link_then_24_statements_by_buttons_over_long_polling(
             assert f"Background question {n}/4" in (question.text or "")
             await press(question, question.button_texts()[0][0])
             needle = f"Background question {n + 1}/4" if n < 4 else "Statement 1/24"
-            question = await wait_for(
-                lambda needle=needle, after=question.message_id: message_with(fake, needle, after)
-            )
+            question = await wait_for(lambda needle=needle: message_with(fake, needle))
+        sends_before_statements = len(fake.calls_of("sendMessage"))
         for n in range(1, 25):
             assert f"Statement {n}/24" in (question.text or "")
             assert ["1", "2", "3", "4", "5", "6", "7"] in question.button_texts()
             await press(question, "5")
-            if n < 24:
-                following = await wait_for(
-                    lambda n=n, after=question.message_id: message_with(fake, f"Statement {n + 1}/24", after)
-                )
-            else:
-                following = await wait_for(lambda: message_with(fake, "Done! Thank you, Anna."))
-            answered = fake.message(USER, question.message_id)
-            assert answered is not None
-            assert answered.reply_markup is None  # the keyboard is gone
-            assert "→ Your answer: 5" in (answered.text or "")
-            assert f"Statement {n}/24" in (answered.text or "")
+            if n == 24:
+                break
+            needle = f"Statement {n + 1}/24"
+            following = await wait_for(lambda needle=needle: message_with(fake, needle))
+            # One message, edited: the statement with the answer given, then the next statement.
+            assert following.message_id == question.message_id
+            text = following.text or ""
+            assert text.index(f"Statement {n}/24") < text.index("→ Your answer: 5") < text.index(needle)
+            assert data_of(following, "5") != data_of(question, "5")  # the next statement's buttons
             question = following
+        # Answering the statements took no new message; the result comes as new ones.
+        assert len(fake.calls_of("sendMessage")) == sends_before_statements
+        await wait_for(lambda: message_with(fake, "Done! Thank you, Anna.", after=question.message_id))
+        answered = fake.message(USER, question.message_id)
+        assert answered is not None
+        assert answered.reply_markup is None  # the keyboard is gone
+        assert (answered.text or "").endswith("→ Your answer: 5")
+        assert "Statement 24/24" in (answered.text or "")
         stop.set()
 
     async def main() -> None:
@@ -748,8 +754,9 @@ def test_edits_that_change_nothing_or_cannot_be_made(runtime: Runtime, fake: Fak
         await chat.say("/start")
         question = await app.bot.send_message(USER, "Pick one")
         delivery = tg.Delivery(app.bot, USER)
-        assert await delivery.edit(question, Reply("Picked", edit=True))
-        assert await delivery.edit(question, Reply("Picked", edit=True))  # "message is not modified"
+        picked = Call(Method.EDIT, "Picked")
+        assert await delivery.edit(question, picked)
+        assert await delivery.edit(question, picked)  # "message is not modified"
         gone = Message.de_json({**question.to_dict(), "message_id": question.message_id + 100}, app.bot)
         before = len(fake.chat(USER))
         await delivery.replies([Reply("Moved on", edit=True)], gone)  # not editable: sent anew

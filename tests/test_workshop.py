@@ -19,7 +19,7 @@ from bot.runtime import Runtime
 from bot.runtime import start as start_runtime
 from bot.workshop import agenda
 from storage.db import transaction
-from storage.models import Outbox, OutboxState, Role, WorkshopNote
+from storage.models import ActionPlan, Outbox, OutboxState, PlanItem, PlanItemStatus, Role, WorkshopNote
 from tests.harness import Conversation, texts
 from tests.report_data import GOLDEN, add_responses, install_mini, make_round, make_unit
 from tests.test_unit_results import join
@@ -304,3 +304,36 @@ def test_the_pack_is_a_printable_document_with_the_notes_and_the_priorities(runt
         ("A1", 1, "One shared folder for the slides"),
     ]
     assert [r[1] for r in workbook["Our priorities"].iter_rows(values_only=True)][1:] == ["A2", "A1"]
+
+
+def test_what_other_units_at_the_same_level_adopted_shows_only_counts_of_enough_units(
+    runtime: Runtime,
+) -> None:
+    pia, _sven, ended = _ended_workshop(runtime)
+    now = runtime.clock.now()
+
+    def another_unit_adopts(name: str, text: str) -> None:
+        with transaction(runtime.sessions) as session:
+            other = make_unit(session, name, now)
+            plan = ActionPlan(unit_id=other, created_at=now)
+            session.add(plan)
+            session.flush()
+            session.add(
+                PlanItem(
+                    plan_id=plan.id,
+                    text=text,
+                    status=PlanItemStatus.NOT_STARTED,
+                    area_id="a",
+                    cadence_days=14,
+                    created_at=now,
+                )
+            )
+
+    another_unit_adopts("Lund school", "Plan one lesson together.")
+    another_unit_adopts("Malmö school", "Planera en gemensam lektion.")  # the same action, in Swedish
+    two = texts(pia.press(ended[0].flat_choices[0].payload))
+    assert "Other units" not in two  # two units are fewer than the threshold (3)
+    another_unit_adopts("Ystad north school", "Plan one lesson together.")
+    three = texts(pia.press(ended[0].flat_choices[0].payload))
+    assert "Other units at this level adopted most often:\n• Plan one lesson together. (3 units)" in three
+    assert not any(name in three for name in ("Lund", "Malmö", "north"))

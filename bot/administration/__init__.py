@@ -1,6 +1,7 @@
-"""What admins do in chat and on the command line: the first admin and admin grants (`admins`),
-units and members (`units`, `join_codes`), rounds (`rounds`), instruments (`instrument_admin`),
-and the keyword options of admin commands (`command_options`).
+"""What admins do in chat: the first admin and admin grants (`admins`), units and members
+(`units`, `join_codes`), rounds and their invitations (`rounds`, `invitations`), instruments
+(`instrument_admin`), and the keyword options of admin commands (`command_options`).
 
-May import: the frame, `bot.directory`, `bot.conversation`, `bot.results`, `bot.follow_up`.
+May import: the frame, `bot.directory`, `bot.follow_up`, and `bot.conversation` (an invitation says
+how long the assessment takes; closing a round abandons the unfinished responses).
 """

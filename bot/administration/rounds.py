@@ -26,6 +26,7 @@ from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.i18n import N_
 from bot.messages import Reply
 from bot.permissions import descendants, visible_units
+from bot.workshop.pulse import read_pulse
 from storage.models import (
     Instrument,
     InstrumentVersion,
@@ -61,6 +62,9 @@ class RoundRequest:
     threshold: int
     anonymous: bool
     name: str
+    # A pulse check: the round it follows up and the only statements it asks.
+    pulse_of: int | None = None
+    items: tuple[str, ...] | None = None
 
 
 def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
@@ -117,7 +121,10 @@ def _active_version(ctx: Context, instrument_id: str) -> InstrumentVersion:
 def read_request(ctx: Context, args: list[str]) -> RoundRequest:
     t = ctx.t
     options = split_options(
-        t, args, valued=("closes", "remind", "threshold", "name"), flags=("anonymous", "with-subunits")
+        t,
+        args,
+        valued=("closes", "remind", "threshold", "name", "of", "items"),
+        flags=("anonymous", "with-subunits", "pulse"),
     )
     if len(options.positional) < 2 or "closes" not in options.values:
         raise UsageError(
@@ -126,7 +133,8 @@ def read_request(ctx: Context, args: list[str]) -> RoundRequest:
                 'round open digcomp-library "Ystad bibliotek" closes 2026-12-12'
             )
         )
-    version = _active_version(ctx, options.positional[0])
+    # A pulse check takes the version of the round it follows up (narrowed), not the active one.
+    version = None if "pulse" in options.flags else _active_version(ctx, options.positional[0])
     unit = find_unit(ctx, " ".join(options.positional[1:]))
     require_unit_rights(ctx, unit)
     closes_on, closes_at = _closing(ctx, options.values["closes"])
@@ -134,7 +142,16 @@ def read_request(ctx: Context, args: list[str]) -> RoundRequest:
     if len(name) > MAX_NAME:
         raise UsageError(t._("That name is too long (at most %(n)s characters).", n=MAX_NAME))
     unit_ids = descendants(ctx.session, {unit.id}) if "with-subunits" in options.flags else {unit.id}
+    pulse_of: int | None = None
+    items: tuple[str, ...] | None = None
+    if version is None:
+        asked = read_pulse(
+            ctx, unit, options.positional[0], options.values.get("of"), options.values.get("items")
+        )
+        version, pulse_of, items = asked.version, asked.of_round_id, asked.items
     return RoundRequest(
+        pulse_of=pulse_of,
+        items=items,
         version=version,
         unit=unit,
         unit_ids=frozenset(unit_ids),
@@ -208,6 +225,8 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
         status=RoundStatus.OPEN,
         created_by=ctx.person.id,
         created_at=ctx.now,
+        pulse_of_round_id=request.pulse_of,
+        items=list(request.items) if request.items else None,
     )
     ctx.session.add(round_)
     ctx.session.flush()
@@ -251,6 +270,8 @@ def round_open(ctx: Context, args: list[str]) -> list[Reply]:
     )
     if request.anonymous:
         settings += " · " + t._("anonymous")
+    if request.items:
+        settings += " · " + t._("pulse check of %(items)s", items=", ".join(request.items))
     opened = t._(
         "Round #%(id)s (%(title)s) is open for %(unit)s until %(date)s.",
         id=round_.id,
@@ -435,7 +456,8 @@ def register(registry: Registry) -> None:
         Audience.ADMIN,
         N_(
             "open an assessment round and invite the unit "
-            "(options: remind RULE, threshold N, anonymous, name NAME, with-subunits)"
+            "(options: remind RULE, threshold N, anonymous, name NAME, with-subunits, "
+            "pulse [of ROUND] [items CODES])"
         ),
         'round open digcomp-library "Ystad bibliotek" closes 2026-12-12 remind 3wd,-2d,max3 threshold 5',
     )(round_open)

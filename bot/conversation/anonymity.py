@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.messages import replies_from_json
 from storage.models import Answer, BackgroundAnswer, Outbox, Response, Round, RoundParticipant
 
-# The buttons that carry a response id (bot/assessment.py): answer, background, explain, back, resume.
+# The buttons that carry a response id (bot/conversation/assessment.py): answer, background, explain, back, resume.
 _RESPONSE_BUTTONS = ("a", "g", "x", "b", "r")
 
 
@@ -108,7 +108,7 @@ def _drop_traces(session: Session, round_id: int, person_id: int, response_id: i
     rows = session.execute(
         select(Outbox.id, Outbox.idempotency_key, Outbox.payload).where(Outbox.person_id == person_id)
     ).all()
-    reminder_keys = f"reminder:{round_id}:{person_id}:"  # bot/reminders.py's keys (it imports us)
+    reminder_keys = f"reminder:{round_id}:{person_id}:"  # bot/follow_up/reminders.py's keys (it imports us)
     doomed = [
         row_id
         for row_id, key, payload in rows

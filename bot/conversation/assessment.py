@@ -40,7 +40,7 @@ from bot.directory import catalogue
 from bot.free_text import interpret, matches_option
 from bot.i18n import N_, Translator
 from bot.messages import Choice, Reply
-from bot.results import feedback, publication_store
+from bot.results import charts, feedback, publication_store
 from instruments.schema import BackgroundQuestion, Instrument, Item, pick
 from storage.db import upsert_insert
 from storage.models import (
@@ -111,7 +111,7 @@ def steps_of(instrument: Instrument, role: str | None) -> Steps:
 
 class Position(Protocol):
     """What navigating and rendering read and move of a response: the ORM row on the general path,
-    a plain record on the quick answer path (bot/quick_answer.py), where building an ORM object
+    a plain record on the quick answer path (bot/conversation/quick_answer.py), where building an ORM object
     would cost more than the rest of the rendering."""
 
     id: int
@@ -456,6 +456,7 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
     ctx.session.flush()
     ctx.person.current_response_id = response.id
     state = State(response, instrument, {}, {})
+    charts.prepare_soon()  # the result chart at the end then does not wait for the chart library
     _infer_role(ctx, state, unit_id)
     steps = state.steps
     state.response.cursor = state.next_unanswered(steps, -1) or 0

@@ -52,7 +52,7 @@ from bot.conversation.assessment import STATE_QUERY, Answers, State
 from bot.directory import catalogue
 from bot.directory.people import identify_changes_nothing
 from bot.i18n import pick_locale, translator
-from bot.intake import deliveries
+from bot.intake import processed_events
 from bot.messages import Incoming, Reply
 from storage.driver_sql import Call, DriverStatement, DriverTransaction
 from storage.models import Answer as AnswerRow
@@ -285,7 +285,7 @@ class QuickAnswers:
         if decision is None:
             return None
         params = {
-            **deliveries.values(press.incoming, press.now),
+            **processed_events.values(press.incoming, press.now),
             **known.guard(press.incoming),
             **decision.row,
             "answered_at": press.now,
@@ -302,7 +302,7 @@ class QuickAnswers:
         incoming, response_id, now = press.incoming, press.response_id, press.now
         with DriverTransaction(self._db) as transaction:
             event, person, rows = transaction.run(
-                (deliveries.RECORD, deliveries.values(incoming, now)),
+                (processed_events.RECORD, processed_events.values(incoming, now)),
                 (_PERSON_AND_RESPONSE, {"response_id": response_id, **_identity(incoming)}),
                 (_STATE, {"response_id": response_id}),
             )
@@ -333,7 +333,7 @@ def _write_if_unchanged(transaction: DriverTransaction, params: Mapping[str, Any
     if transaction.dialect.name == "postgresql":
         [[(moved, _stored)]] = transaction.commit((_GUARDED_WRITE, params))
         return bool(moved)
-    guard, event = transaction.run((_GUARD, params), (deliveries.RECORD, params))
+    guard, event = transaction.run((_GUARD, params), (processed_events.RECORD, params))
     if not guard or not event:
         return False  # leaving the transaction rolls the event row back
     transaction.commit((_UPSERT_ANSWER, params), (_MOVE_CURSOR, params))

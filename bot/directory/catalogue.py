@@ -43,6 +43,12 @@ def install(
     Raises InstrumentInvalid (nothing stored) when the file has problems.
     """
     digest = checksum(source)
+    same = session.scalar(select(InstrumentVersion).where(InstrumentVersion.checksum == digest).limit(1))
+    if same is not None:  # installed before (every start installs the bundled files): not parsed again
+        active = session.scalar(
+            select(InstrumentRow.active_version_id).where(InstrumentRow.id == same.instrument_id)
+        )
+        return Installed(same.instrument_id, same.version, same.id, False, active == same.id)
     instrument = _parse_source(source, filename, digest)
     row = session.get(InstrumentRow, instrument.id)
     if row is None:

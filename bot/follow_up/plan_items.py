@@ -15,6 +15,8 @@ from bot.directory import catalogue
 from bot.follow_up.working_time import zone
 from bot.i18n import N_, Translator, pick_locale, translator
 from bot.messages import Choice
+from bot.results import pulse_change
+from bot.results.reports import unit_report
 from storage.models import (
     ActionPlan,
     Membership,
@@ -131,6 +133,9 @@ def report_text(session: Session, unit: Unit, t: Translator, today: date, tz: st
             ]
         ),
     ]
+    pulse = pulse_change.latest_pulse(session, unit.id)
+    if pulse is not None:  # how the statements the unit chose have moved, next to the plan
+        lines.extend(pulse_change.pulse_lines(session, t, unit_report(session, unit.id, pulse.id)))
     for item in items:
         if is_overdue(item, today):
             assert item.due_date is not None

@@ -32,7 +32,7 @@ from bot.commands import Audience, Context, Registry
 from bot.follow_up import plan_followups, reminders, retention
 from bot.follow_up.working_time import zone
 from bot.i18n import N_
-from bot.intake import deliveries
+from bot.intake import processed_events
 from bot.messages import Reply, Sender
 from bot.outbox import Dispatcher
 from storage.db import transaction
@@ -188,9 +188,9 @@ def periodic(
     written = scan(sessions, now, default_locale)
     if written:
         log.info("scan wrote %s outbox message(s)", written)
-    forgotten = deliveries.forget_old(sessions, now)
+    forgotten = processed_events.forget_old(sessions, now)
     if forgotten:
-        log.info("forgot %s delivered event id(s) older than %s", forgotten, deliveries.KEEP)
+        log.info("forgot %s delivered event id(s) older than %s", forgotten, processed_events.KEEP)
     retention.expire(sessions, now, retention_days)
 
 

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,14 +27,19 @@ DAY_ENDS = time(17, 0)
 MAX_DAYS_AHEAD = 730
 # The organisations using the bot are Swedish: their days off follow Sweden wherever a person works.
 COUNTRY = "SE"
-_DAYS_OFF = (holidays.PUBLIC, holidays.DE_FACTO)
 
 
 @cache
 def public_holidays(country: str, year: int) -> frozenset[date]:
-    """The country's public holidays and de facto days off in one year (`holidays` keeps them)."""
+    """The country's public holidays and de facto days off in one year (`holidays` keeps them).
+
+    `holidays` is imported on first use: it holds every country's calendars, which a process
+    that has not yet scheduled anything need not load at start."""
+    import holidays
+
     # Without include_sundays=False the Swedish calendar counts every Sunday as a holiday too.
-    found = holidays.country_holidays(country, years=year, categories=_DAYS_OFF, include_sundays=False)
+    days_off = (holidays.PUBLIC, holidays.DE_FACTO)
+    found = holidays.country_holidays(country, years=year, categories=days_off, include_sundays=False)
     return frozenset(found)
 
 

@@ -1,7 +1,6 @@
-"""What an incoming event meets before a feature sees it: each event handled once (`deliveries`),
-flood protection (`flood`), the refusals an adapter detects itself (`notices`), and the
-message a reply is about (`anchors`).
+"""What an incoming event meets before a feature sees it: each event handled once
+(`processed_events`), flood protection (`flood`), the refusals an adapter detects itself
+(`notices`), and the message a reply is about (`anchors`).
 
-May import: `bot.messages` and the frame's value modules (`clock`, `config`, `i18n`), and
-storage.
+May import: the frame's value modules (`messages`, `clock`, `config`, `i18n`) and `storage`.
 """

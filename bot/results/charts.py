@@ -6,24 +6,33 @@ wide (a phone screen) with a height that grows with the number of rows; bars are
 long area and statement names stay readable. Labels are translated and numbers are formatted by
 the reader's locale (a decimal comma in Swedish).
 
-Unit charts take a `UnitReport`, which already holds only what may be shown (bot/reports.py):
+Unit charts take a `UnitReport`, which already holds only what may be shown (bot/results/reports.py):
 a chart can never show more than the text does.
+
+Matplotlib is imported when a chart is first drawn, not with this module: it is most of the
+process's start-up time and memory, and a bot that nobody has written to draws nothing.
+`prepare_soon` loads it in the background once someone begins an assessment, so their result
+chart at the end does not wait for the import.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import textwrap
+import threading
 from collections.abc import Mapping, Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter
+from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
 from bot.results.reports import UnitReport
 from bot.results.scoring import Result
 from instruments.schema import Instrument, pick
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
 
 DPI = 120
 WIDTH_PX = 1080
@@ -52,7 +61,42 @@ def _plot_area(figure: Figure) -> tuple[float, float, float, float]:
     return (0.34, bottom, 0.62, 1 - bottom - top)
 
 
+_preparing = threading.Lock()
+_prepared = False
+
+
+def prepare() -> None:
+    """Import matplotlib and draw a tiny figure once (fonts and the Agg renderer loaded)."""
+    global _prepared
+    with _preparing:
+        if _prepared:
+            return
+        figure = _figure(1)
+        figure.add_axes((0.1, 0.1, 0.8, 0.8)).barh([0], [1])
+        figure.suptitle("·")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=10)
+        _prepared = True
+
+
+def prepare_soon() -> None:
+    """`prepare` in a background thread, unless it is done or under way."""
+    if _prepared or _preparing.locked():
+        return
+
+    def run() -> None:
+        try:
+            prepare()
+        except Exception:  # the chart itself will say what is wrong when it is drawn
+            log.exception("could not prepare the chart library")
+
+    threading.Thread(target=run, name="charts-prepare", daemon=True).start()
+
+
 def _figure(rows: int, row_px: int = ROW_PX) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_PX / DPI, height_px(rows, row_px) / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
     return figure
@@ -76,6 +120,7 @@ def _wrap(text: str, width: int = 24, lines: int = 2) -> str:
 
 def _scale_axis(axes: object, t: Translator, points: int) -> None:
     from matplotlib.axes import Axes
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
     assert isinstance(axes, Axes)
     axes.set_xlim(0, points)
@@ -167,6 +212,8 @@ def _colours(points: int) -> list[tuple[float, float, float, float]]:
 def distribution_chart(t: Translator, report: UnitReport) -> bytes:
     """For each statement, weakest first, the share of answers at each scale point (stacked)."""
     instrument = report.instrument
+    from matplotlib.ticker import FuncFormatter
+
     statements = report.weakest()
     points = instrument.scale.points
     figure = _figure(len(statements), STATEMENT_ROW_PX)

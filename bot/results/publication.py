@@ -7,8 +7,8 @@ own sums, so the published result after step k is a function of the published re
 and of step k alone (and of whether someone in the steps so far erased: `withdraw`). `Publication`
 is that state: per figure, the running sums and the sums it shows.
 
-It is built from the answers by adding every step in turn (bot/step_sums.py makes a step's sums),
-and kept in the database when a step fills (bot/publication_store.py), so that a report reads the
+It is built from the answers by adding every step in turn (bot/results/step_sums.py makes a step's sums),
+and kept in the database when a step fills (bot/results/publication_store.py), so that a report reads the
 kept state instead of adding every step again and a new step adds only itself. Nothing here touches
 the database: it is plain arithmetic on sums, the same whichever way the steps arrive.
 """
@@ -274,7 +274,7 @@ class Partition:
 
 @dataclass
 class StepSums:
-    """The sums of one step's `threshold` responses (made by bot/step_sums.py)."""
+    """The sums of one step's `threshold` responses (made by bot/results/step_sums.py)."""
 
     # Statement -> value answers, their sum and sum of squares, the count per scale point, skipped,
     # "not applicable".

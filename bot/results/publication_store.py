@@ -1,7 +1,7 @@
 """The published set and kept publications: which responses a unit's result is made of, and what
 it shows, stored as each step of responses fills.
 
-The published set (rule 2, bot/reports.py) is the sequence of steps of a unit's completed responses
+The published set (rule 2, bot/results/reports.py) is the sequence of steps of a unit's completed responses
 in a round. When a response completes it waits for its step; when `threshold` responses are
 waiting they become the next step together (`seal`), and a step never changes after that. So the
 set a result is made of only ever grows, by whole steps, in the order people finished, and a
@@ -11,7 +11,7 @@ anonymous round the database holds the step and the day, not who of the step fin
 
 When someone in the published set erases their data (`withdraw_for`, before their answers go), the
 unit's figures are withdrawn from the next view on, and each comes back only once at least
-`threshold` new respondents count in it (bot/publication.py, `may_move`).
+`threshold` new respondents count in it (bot/results/publication.py, `may_move`).
 
 A kept publication (`publish`) is a shortcut, never the truth: a report uses it only while the
 steps it was made from still hold as many responses (a response deleted past the bot makes it give

@@ -4,6 +4,9 @@ All of them are made from a `UnitReport`, so they contain exactly what the chat 
 below the anonymity threshold. Raw answers are exported only pseudonymised: no names, no platform
 ids, no background answers or times (which could single someone out), a fresh random code per
 response for each export, and rows in random order (completion order could identify people).
+
+openpyxl is imported when a spreadsheet is first made: loading it with the module would make
+every process start slower and hold more memory for files most processes never make.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import io
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-
-from openpyxl import Workbook
 
 from bot.i18n import Translator
 from bot.results.reports import StatementResult, UnitReport
@@ -87,6 +88,8 @@ def _csv(rows: Iterable[Sequence[object]]) -> bytes:
 
 
 def _xlsx(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> bytes:
+    from openpyxl import Workbook
+
     workbook = Workbook()
     first = True
     for title, rows in sheets:

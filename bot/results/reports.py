@@ -10,9 +10,9 @@ How the numbers are made:
   personal result), then the mean and spread of those per-person means across respondents.
 - Spread is the sample standard deviation (n - 1), computed from the sum and the sum of squares,
   which SQLite can do too (it has no STDDEV).
-- The sums are made in SQL one step of rule 2 at a time (bot/step_sums.py) and the rules below are
-  applied step after step (bot/publication.py). Since the result moves only when a step fills, it
-  is worked out then and kept (bot/publication_store.py): a report reads the kept result in one
+- The sums are made in SQL one step of rule 2 at a time (bot/results/step_sums.py) and the rules below are
+  applied step after step (bot/results/publication.py). Since the result moves only when a step fills, it
+  is worked out then and kept (bot/results/publication_store.py): a report reads the kept result in one
   round trip, after checking that it was made from exactly the unit's first responses, and
   otherwise makes it from the answers. Either way the figures are the same (floats to the last
   bits: sums added in another order).

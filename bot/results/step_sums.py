@@ -1,7 +1,7 @@
-"""The sums of a unit's steps of responses in a round, computed in SQL (for bot/publication.py).
+"""The sums of a unit's steps of responses in a round, computed in SQL (for bot/results/publication.py).
 
 A step is `threshold` completed responses of the unit's published set, numbered from 1 and given
-when the step fills (bot/publication_store.seal, rule 2 in bot/reports.py). `step_sums` returns the
+when the step fills (bot/publication_store.seal, rule 2 in bot/results/reports.py). `step_sums` returns the
 sums of a range of steps, each step on its own, from one statement (one snapshot of the data):
 - per statement: the value answers' count, sum and sum of squares (skips and "not applicable" are
   not low answers and are left out), the count per scale point, skipped and "not applicable";

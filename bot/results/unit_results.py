@@ -7,7 +7,7 @@ the result to staff is for whoever runs the unit's plan (bot.permissions.plan_un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -21,7 +21,7 @@ from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
 from bot.permissions import plan_units, visible_units
-from bot.results import charts, report_files, report_text, workshop_pack
+from bot.results import charts, pulse_change, report_files, report_text, workshop_pack
 from bot.results.reports import (
     UnitReport,
     find_round,
@@ -154,6 +154,9 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     if kind is None:
         replies = result_replies(t, report)
+        pulse = pulse_change.pulse_lines(ctx.session, t, report)
+        if pulse:  # a pulse round: the change on exactly its statements, next to the result
+            replies[0] = replace(replies[0], text=replies[0].text + "\n\n" + "\n".join(pulse))
         if not report.shown and len(words) < 2:
             replies.extend(_other_rounds(ctx, chosen))
         return replies

@@ -18,6 +18,7 @@ from bot.results.reports import UnitReport
 from bot.results.unit_results import file_stem
 from bot.results.workshop_pack import WorkshopOutcome, workshop_pdf, workshop_xlsx
 from bot.workshop import agenda, store, views
+from bot.workshop.elsewhere import adopted_elsewhere
 from instruments.schema import pick
 from storage.models import Unit, Workshop
 
@@ -147,14 +148,10 @@ def adopt_priorities(ctx: Context, workshop: Workshop, words: list[str]) -> list
             for k, action in enumerate(actions[:3])
         )
         if actions:
-            replies.append(
-                Reply(
-                    t._("Suggested actions for %(code)s:", code=code)
-                    + "\n"
-                    + "\n".join(f"• {a}" for a in actions[:3]),
-                    buttons,
-                )
-            )
+            lines = [t._("Suggested actions for %(code)s:", code=code), *(f"• {a}" for a in actions[:3])]
+            assert statement is not None
+            lines.extend(_elsewhere_lines(ctx, report, statement.area_id))
+            replies.append(Reply("\n".join(lines), buttons))
     owner = options.owner.display_name or "?"
     head = t.ngettext(
         "Added %(n)s priority to the plan of %(unit)s (owner: %(owner)s).",
@@ -165,6 +162,27 @@ def adopt_priorities(ctx: Context, workshop: Workshop, words: list[str]) -> list
     )
     audit.record(ctx, "workshop.plan", {"workshop": workshop.id, "items": added})
     return [Reply(head + " " + t._("Type plan to see it.")), *replies]
+
+
+def _elsewhere_lines(ctx: Context, report: UnitReport, area_id: str) -> list[str]:
+    """What other units at the same level adopted most often (counts of at least the threshold)."""
+    area = report.area(area_id)
+    if area is None:
+        return []
+    level = report.instrument.level_for(area.stat.mean)
+    found = adopted_elsewhere(
+        ctx.session, report.instrument, report.unit_id, area_id, level.id, ctx.locale, report.threshold
+    )
+    if not found:
+        return []
+    t = ctx.t
+    return [
+        t._("Other units at this level adopted most often:"),
+        *(
+            t.ngettext("• %(action)s (%(n)s unit)", "• %(action)s (%(n)s units)", n, action=a)
+            for a, n in found[:3]
+        ),
+    ]
 
 
 def _label(t: Translator, action: str) -> str:

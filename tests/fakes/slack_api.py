@@ -55,10 +55,12 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tests.fakes.http_fake import Answer as _Reply
+from tests.fakes.http_fake import FakeHttpServer
 
 __all__ = [
     "DEFAULT_APP_ID",
@@ -461,20 +463,6 @@ class _ResponseUrl:
     message_ts: str | None
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(
-        cls, payload: Mapping[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
-    ) -> Self:
-        return cls(status, json.dumps(payload).encode(), headers=dict(headers or {}))
-
-
 class _Window:
     """Sliding-window limiter: ``rate`` events per second, window ``capacity / rate`` seconds."""
 
@@ -499,50 +487,6 @@ class _Window:
 
 
 _Handler = Callable[[dict[str, Any]], _JSON]
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Like a real API front end, accept a burst of concurrent connections (the default backlog is 5).
-    request_queue_size = 128
-    allow_reuse_address = True
-
-    def __init__(self, api: FakeSlackAPI) -> None:
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
-        self.api = api
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _serve(self, http_method: str) -> None:
-        body = self._body() if http_method == "POST" else b""
-        headers = {key: value for key, value in self.headers.items()}
-        try:
-            reply = self.server.api._route(http_method, self.path, headers, body)
-        except Exception as exc:  # pragma: no cover - a bug in the fake itself
-            reply = _Reply.json({"ok": False, "error": "fatal_error", "detail": repr(exc)}, status=500)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for key, value in reply.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -583,8 +527,7 @@ class FakeSlackAPI:
         self.bot_name = bot_name
 
         self._lock = threading.RLock()
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = FakeHttpServer(self._route, name="fake-slack-api")
         self._ids = itertools.count(1)
         self._last_ts = 0.0
 
@@ -627,26 +570,12 @@ class FakeSlackAPI:
 
     def start(self) -> Self:
         """Start serving in a daemon thread; returns ``self``."""
-        if self._server is None:
-            self._server = _HttpServer(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="fake-slack-api",
-                daemon=True,
-            )
-            self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop the server and wait for its thread."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -662,9 +591,7 @@ class FakeSlackAPI:
     @property
     def port(self) -> int:
         """The TCP port the server listens on (after :meth:`start`)."""
-        if self._server is None:
-            raise RuntimeError("FakeSlackAPI is not started")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def root_url(self) -> str:

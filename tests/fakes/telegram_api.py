@@ -24,10 +24,10 @@ bugs cannot hide behind it:
   An empty parameter counts as a missing one, as on the real server.
 * Method names are case-insensitive; unknown methods answer 404 ``Not Found``;
   a malformed token answers 404, a well-formed but wrong token 401.
-* Message text is parsed (``parse_mode`` HTML / MarkdownV2 / Markdown with the
-  reference server's error messages), cleaned (control characters, ``\\r``)
-  and trimmed of leading/trailing spaces and newlines, then limited to 4096
-  characters (captions: 1024).
+* Message text is plain (the bot sends no ``parse_mode`` or entities, and the
+  fake refuses them), cleaned (control characters, ``\\r``) and trimmed of
+  leading/trailing spaces and newlines, then limited to 4096 characters
+  (captions: 1024).
 * Inline keyboards are validated (rows of button objects, ``text`` plus
   exactly one action field, ``callback_data`` of 1-64 bytes, valid URLs).
   Where the real server would silently drop or truncate a malformed button
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import copy
 import hashlib
 import itertools
@@ -69,9 +68,10 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, TypedDict, cast
+
+from tests.fakes.http_fake import Answer, FakeHttpServer
 
 __all__ = [
     "ApiError",
@@ -95,21 +95,6 @@ MAX_PHOTO_SIZE: Final = 10 * 1024 * 1024
 MAX_RAW_TEXT_BYTES: Final = 1 << 15
 WEBHOOK_PORTS: Final = frozenset({80, 88, 443, 8443})
 SEND_METHODS: Final = frozenset({"sendMessage", "sendPhoto", "sendDocument", "editMessageText"})
-CHAT_ACTIONS: Final = frozenset(
-    {
-        "typing",
-        "upload_photo",
-        "record_video",
-        "upload_video",
-        "record_voice",
-        "upload_voice",
-        "upload_document",
-        "choose_sticker",
-        "find_location",
-        "record_video_note",
-        "upload_video_note",
-    }
-)
 DEFAULT_ALLOWED_UPDATES_EXCLUDED: Final = frozenset(
     {"chat_member", "message_reaction", "message_reaction_count"}
 )
@@ -465,7 +450,7 @@ def _json_arg(req: _Request, name: str, error: str) -> Any:
         raise _bad_request(error) from exc
 
 
-# --------------------------------------------------------------------------- text & entities
+# --------------------------------------------------------------------------- text
 
 
 def _utf16_len(text: str) -> int:
@@ -475,608 +460,14 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _byte_offset(text: str, index: int) -> int:
-    return len(text[:index].encode("utf-8", "surrogatepass"))
-
-
 def _is_space(ch: str) -> bool:
     return ch in " \t\r\n\0\v\f"
-
-
-class _EntityParseError(Exception):
-    """A text could not be parsed with the requested parse_mode."""
 
 
 def _entity(kind: str, offset: int, length: int, **extra: Any) -> JsonDict:
     result: JsonDict = {"type": kind, "offset": offset, "length": length}
     result.update({k: v for k, v in extra.items() if v not in (None, "")})
     return result
-
-
-def _decode_html_entity(text: str, pos: int) -> tuple[int, int]:
-    """Port of TDLib's decode_html_entity: (code point or 0, position after the entity)."""
-    n = len(text)
-
-    def at(k: int) -> str:
-        return text[k] if k < n else "\0"
-
-    end = pos + 1
-    code = 0
-    if at(pos + 1) == "#":
-        end += 1
-        if at(pos + 2) == "x":
-            end += 1
-            while at(end) in "0123456789abcdefABCDEF" and at(end) != "\0":
-                code = code * 16 + int(at(end), 16)
-                end += 1
-        else:
-            while at(end).isdigit() and at(end).isascii():
-                code = code * 10 + int(at(end))
-                end += 1
-        if code == 0 or code >= 0x10FFFF or end - pos >= 10:
-            return 0, pos
-    else:
-        while at(end).isascii() and at(end).isalpha():
-            end += 1
-        name = text[pos + 1 : end]
-        named = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-        if name not in named:
-            return 0, pos
-        code = ord(named[name])
-    if at(end) == ";":
-        end += 1
-    return code, end
-
-
-_HTML_TAGS: Final = frozenset(
-    {
-        "a",
-        "b",
-        "strong",
-        "i",
-        "em",
-        "s",
-        "strike",
-        "del",
-        "u",
-        "ins",
-        "tg-spoiler",
-        "tg-emoji",
-        "tg-time",
-        "span",
-        "pre",
-        "code",
-        "blockquote",
-    }
-)
-
-
-def _parse_html(src: str) -> tuple[str, list[JsonDict]]:
-    """Port of TDLib's parse_html (parse_mode=HTML), including its error messages."""
-    n = len(src)
-
-    def at(k: int) -> str:
-        return src[k] if k < n else "\0"
-
-    def fail(message: str) -> _EntityParseError:
-        return _EntityParseError(message)
-
-    out: list[str] = []
-    utf16 = 0
-    entities: list[JsonDict] = []
-    stack: list[tuple[str, str, int, int]] = []  # tag, argument, utf16 offset, len(out)
-    i = 0
-    while i < n:
-        c = src[i]
-        if c == "&":
-            code, new_i = _decode_html_entity(src, i)
-            if code:
-                ch = chr(code)
-                out.append(ch)
-                utf16 += _utf16_len(ch)
-                i = new_i
-                continue
-        if c != "<":
-            out.append(c)
-            utf16 += _utf16_len(c)
-            i += 1
-            continue
-        begin = i
-        i += 1
-        if at(i) != "/":
-            while not _is_space(at(i)) and at(i) != ">":
-                i += 1
-            if i >= n:
-                raise fail(f"Unclosed start tag at byte offset {_byte_offset(src, begin)}")
-            tag = src[begin + 1 : i].lower()
-            if tag not in _HTML_TAGS:
-                raise fail(f'Unsupported start tag "{tag}" at byte offset {_byte_offset(src, begin)}')
-            argument = ""
-            while at(i) != ">":
-                while i < n and _is_space(at(i)):
-                    i += 1
-                if at(i) == ">":
-                    break
-                attr_begin = i
-                while not _is_space(at(i)) and at(i) not in "=>/\"'":
-                    i += 1
-                attr = src[attr_begin:i]
-                if not attr:
-                    raise fail(
-                        f'Empty attribute name in the tag "{tag}" at byte offset {_byte_offset(src, begin)}'
-                    )
-                while i < n and _is_space(at(i)):
-                    i += 1
-                if at(i) != "=":
-                    if i >= n:
-                        raise fail(f'Unclosed start tag "{tag}" at byte offset {_byte_offset(src, begin)}')
-                    if tag == "blockquote" and attr == "expandable":
-                        argument = "1"
-                    continue
-                i += 1
-                while i < n and _is_space(at(i)):
-                    i += 1
-                if i >= n:
-                    raise fail(f'Unclosed start tag "{tag}" at byte offset {_byte_offset(src, begin)}')
-                if at(i) not in "'\"":
-                    token_begin = i
-                    while at(i).isascii() and (at(i).isalnum() or at(i) in ".-"):
-                        i += 1
-                    value = src[token_begin:i].lower()
-                    if not _is_space(at(i)) and at(i) != ">":
-                        raise fail(
-                            f"Unexpected end of name token at byte offset {_byte_offset(src, token_begin)}"
-                        )
-                else:
-                    quote = src[i]
-                    i += 1
-                    chars: list[str] = []
-                    while i < n and src[i] != quote:
-                        if src[i] == "&":
-                            code, new_i = _decode_html_entity(src, i)
-                            if code:
-                                chars.append(chr(code))
-                                i = new_i
-                                continue
-                        chars.append(src[i])
-                        i += 1
-                    if at(i) == quote:
-                        i += 1
-                    value = "".join(chars)
-                if i >= n:
-                    raise fail(f"Unclosed start tag at byte offset {_byte_offset(src, begin)}")
-                if tag == "a" and attr == "href":
-                    argument = value
-                elif tag == "code" and attr == "class" and value.startswith("language-"):
-                    argument = value[len("language-") :]
-                elif tag == "span" and attr == "class" and value.startswith("tg-"):
-                    argument = value[3:]
-                elif tag == "tg-emoji" and attr == "emoji-id":
-                    argument = value
-                elif tag == "blockquote" and attr == "expandable":
-                    argument = "1"
-            if tag == "span" and argument != "spoiler":
-                raise fail(
-                    f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(src, begin)}'
-                )
-            stack.append((tag, argument, utf16, len(out)))
-        else:
-            if not stack:
-                raise fail(f"Unexpected end tag at byte offset {_byte_offset(src, begin)}")
-            while not _is_space(at(i)) and at(i) != ">":
-                i += 1
-            end_tag = src[begin + 2 : i].lower()
-            while i < n and _is_space(at(i)):
-                i += 1
-            if at(i) != ">":
-                raise fail(f"Unclosed end tag at byte offset {_byte_offset(src, begin)}")
-            tag, argument, start, out_begin = stack[-1]
-            if end_tag and end_tag != tag:
-                raise fail(
-                    f"Unmatched end tag at byte offset {_byte_offset(src, begin)}, "
-                    f'expected "</{tag}>", found "</{end_tag}>"'
-                )
-            length = utf16 - start
-            if length > 0:
-                last = entities[-1] if entities else None
-                if tag in ("i", "em"):
-                    entities.append(_entity("italic", start, length))
-                elif tag in ("b", "strong"):
-                    entities.append(_entity("bold", start, length))
-                elif tag in ("s", "strike", "del"):
-                    entities.append(_entity("strikethrough", start, length))
-                elif tag in ("u", "ins"):
-                    entities.append(_entity("underline", start, length))
-                elif tag in ("tg-spoiler", "span"):
-                    entities.append(_entity("spoiler", start, length))
-                elif tag == "tg-emoji":
-                    if not argument.isdigit() or int(argument) == 0:
-                        raise fail("Invalid custom emoji identifier specified")
-                    entities.append(_entity("custom_emoji", start, length, custom_emoji_id=argument))
-                elif tag == "tg-time":
-                    pass  # formatted dates are not modelled by the fake
-                elif tag == "a":
-                    url = argument or "".join(out[out_begin:])
-                    checked = _checked_link(url)
-                    if checked:
-                        entities.append(_entity("text_link", start, length, url=checked))
-                elif tag == "pre":
-                    if (
-                        last is not None
-                        and last["type"] == "code"
-                        and last["offset"] == start
-                        and last["length"] == length
-                        and last.get("language")
-                    ):
-                        last["type"] = "pre"
-                    else:
-                        entities.append(_entity("pre", start, length))
-                elif tag == "code":
-                    if (
-                        last is not None
-                        and last["type"] == "pre"
-                        and last["offset"] == start
-                        and last["length"] == length
-                        and argument
-                    ):
-                        last["language"] = argument
-                    else:
-                        entities.append(_entity("code", start, length, language=argument))
-                elif tag == "blockquote":
-                    kind = "expandable_blockquote" if argument else "blockquote"
-                    entities.append(_entity(kind, start, length))
-            stack.pop()
-        i += 1
-    if stack:
-        raise fail(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    for ent in entities:
-        if ent["type"] == "code":
-            ent.pop("language", None)
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
-
-
-_MDV2_TYPE_NAMES: Final = {
-    "bold": "Bold",
-    "italic": "Italic",
-    "underline": "Underline",
-    "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler",
-    "code": "Code",
-    "pre": "Pre",
-    "pre_code": "PreCode",
-    "text_link": "TextUrl",
-    "custom_emoji": "CustomEmoji",
-    "blockquote": "BlockQuote",
-}
-
-
-@dataclass
-class _Open:
-    kind: str
-    argument: str
-    offset: int  # utf16 offset in the output
-    src_pos: int  # index in the source where the entity began
-    out_begin: int  # len(out) when the entity began
-
-
-def _parse_markdown_v2(src: str) -> tuple[str, list[JsonDict]]:
-    """Port of TDLib's parse_markdown_v2 (parse_mode=MarkdownV2), with its error messages."""
-    n = len(src)
-
-    def at(k: int) -> str:
-        return src[k] if k < n else "\0"
-
-    def reserved_error(ch: str) -> _EntityParseError:
-        return _EntityParseError(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
-
-    def end_error(entry: _Open) -> _EntityParseError:
-        return _EntityParseError(
-            f"Can't find end of {_MDV2_TYPE_NAMES[entry.kind]} entity at byte offset "
-            f"{_byte_offset(src, entry.src_pos)}"
-        )
-
-    out: list[str] = []
-    entities: list[JsonDict] = []
-    utf16 = 0
-    stack: list[_Open] = []
-    have_blockquote = False
-    can_start_blockquote = True
-    i = 0
-    while i < n:
-        c = src[i]
-        if c == "\\" and 0 < ord(at(i + 1)) <= 126:
-            i += 1
-            utf16 += 1
-            out.append(src[i])
-            if src[i] != "\r":
-                can_start_blockquote = src[i] == "\n"
-            i += 1
-            continue
-        reserved = "_*[]()~`>#+-=|{}.!\n"
-        if stack and stack[-1].kind in ("code", "pre", "pre_code"):
-            reserved = "`"
-        if c not in reserved:
-            utf16 += _utf16_len(c)
-            if c != "\r":
-                can_start_blockquote = False
-            out.append(c)
-            i += 1
-            continue
-
-        is_end = False
-        if stack:
-            top = stack[-1].kind
-            if have_blockquote and c == "\n" and (i + 1 == n or at(i + 1) != ">"):
-                is_end = True
-            elif top == "bold":
-                is_end = c == "*"
-            elif top == "italic":
-                is_end = c == "_" and at(i + 1) != "_"
-            elif top == "code":
-                is_end = c == "`"
-            elif top in ("pre", "pre_code"):
-                is_end = c == "`" and at(i + 1) == "`" and at(i + 2) == "`"
-            elif top in ("text_link", "custom_emoji"):
-                is_end = c == "]"
-            elif top == "underline":
-                is_end = c == "_" and at(i + 1) == "_"
-            elif top == "strikethrough":
-                is_end = c == "~"
-            elif top == "spoiler":
-                is_end = c == "|" and at(i + 1) == "|"
-
-        if not is_end:
-            start_pos = i
-            kind: str | None
-            argument = ""
-            if c == "_":
-                if at(i + 1) == "_":
-                    kind = "underline"
-                    i += 1
-                else:
-                    kind = "italic"
-            elif c == "*":
-                kind = "bold"
-            elif c == "~":
-                kind = "strikethrough"
-            elif c == "|":
-                if at(i + 1) != "|":
-                    raise reserved_error(c)
-                i += 1
-                kind = "spoiler"
-            elif c == "[":
-                kind = "text_link"
-            elif c == "`":
-                if at(i + 1) == "`" and at(i + 2) == "`":
-                    i += 3
-                    kind = "pre"
-                    language_end = i
-                    while not _is_space(at(language_end)) and at(language_end) != "`":
-                        language_end += 1
-                    if i != language_end and language_end < n and at(language_end) != "`":
-                        kind = "pre_code"
-                        argument = src[i:language_end]
-                        i = language_end
-                    if at(i) in "\n\r" and i < n:
-                        if at(i + 1) in "\n\r" and i + 1 < n and at(i) != at(i + 1):
-                            i += 2
-                        else:
-                            i += 1
-                    i -= 1
-                else:
-                    kind = "code"
-            elif c == "!":
-                if at(i + 1) != "[":
-                    raise reserved_error(c)
-                i += 1
-                kind = "custom_emoji"
-            elif c == "\n":
-                utf16 += 1
-                out.append("\n")
-                can_start_blockquote = True
-                kind = None
-            elif c == ">":
-                if not can_start_blockquote:
-                    raise reserved_error(c)
-                if have_blockquote:
-                    kind = None
-                else:
-                    kind = "blockquote"
-                    have_blockquote = True
-            else:
-                raise reserved_error(c)
-            if kind is not None:
-                stack.append(_Open(kind, argument, utf16, start_pos, len(out)))
-            i += 1
-            continue
-
-        # end of an entity
-        entry = stack[-1]
-        kind = entry.kind
-        if c == "\n" and kind != "blockquote":
-            is_expandable_marker = kind == "spoiler" and (
-                entry.src_pos == i - 2 or (entry.src_pos == i - 3 and out and out[-1] == "\r")
-            )
-            if not is_expandable_marker:
-                raise end_error(entry)
-            stack.pop()
-            entry = stack[-1]
-            if entry.kind != "blockquote":
-                raise end_error(entry)
-            kind = "expandable_blockquote"
-        argument = entry.argument
-        skip = utf16 == entry.offset
-        extra: JsonDict = {}
-        if kind in ("underline", "spoiler"):
-            i += 1
-        elif kind in ("pre", "pre_code"):
-            i += 2
-        elif kind == "text_link":
-            if at(i + 1) != "(":
-                url = "".join(out[entry.out_begin :])
-            else:
-                i += 2
-                url_begin = i
-                chars: list[str] = []
-                while i < n and src[i] != ")":
-                    if src[i] == "\\" and 0 < ord(at(i + 1)) <= 126:
-                        chars.append(src[i + 1])
-                        i += 2
-                        continue
-                    chars.append(src[i])
-                    i += 1
-                if at(i) != ")":
-                    raise _EntityParseError(
-                        f"Can't find end of a URL at byte offset {_byte_offset(src, url_begin)}"
-                    )
-                url = "".join(chars)
-            checked = _checked_link(url)
-            if checked:
-                extra["url"] = checked
-            else:
-                skip = True
-        elif kind == "custom_emoji":
-            if at(i + 1) != "(":
-                raise _EntityParseError("The entity must contain a tg://emoji or tg://time URL")
-            i += 2
-            url_begin = i
-            chars = []
-            while i < n and src[i] != ")":
-                if src[i] == "\\" and 0 < ord(at(i + 1)) <= 126:
-                    chars.append(src[i + 1])
-                    i += 2
-                    continue
-                chars.append(src[i])
-                i += 1
-            if at(i) != ")":
-                raise _EntityParseError(
-                    f"Can't find end of a URL at byte offset {_byte_offset(src, url_begin)}"
-                )
-            url = "".join(chars)
-            emoji = re.fullmatch(r"tg://emoji\?id=(\d+)", url)
-            if emoji:
-                extra["custom_emoji_id"] = emoji.group(1)
-            elif url.startswith("tg://time?"):
-                skip = True  # formatted dates are not modelled by the fake
-            else:
-                raise _EntityParseError("Invalid tg://emoji or tg://time URL specified")
-        elif kind in ("blockquote", "expandable_blockquote"):
-            have_blockquote = False
-            out.append(src[i])
-            can_start_blockquote = True
-            utf16 += 1
-            skip = False
-        if not skip:
-            api_kind = "pre" if kind == "pre_code" else kind
-            if kind == "pre_code":
-                extra["language"] = argument
-            entities.append(_entity(api_kind, entry.offset, utf16 - entry.offset, **extra))
-        stack.pop()
-        i += 1
-
-    if have_blockquote and stack:
-        kind = "blockquote"
-        if stack[-1].kind == "spoiler" and stack[-1].src_pos == n - 2:
-            stack.pop()
-            kind = "expandable_blockquote"
-        if stack and stack[-1].kind == "blockquote":
-            length = utf16 - stack[-1].offset
-            if length:
-                entities.append(_entity(kind, stack[-1].offset, length))
-            stack.pop()
-    if stack:
-        raise end_error(stack[-1])
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
-
-
-def _parse_markdown(src: str) -> tuple[str, list[JsonDict]]:
-    """Port of TDLib's parse_markdown (legacy parse_mode=Markdown)."""
-    n = len(src)
-
-    def at(k: int) -> str:
-        return src[k] if k < n else "\0"
-
-    out: list[str] = []
-    entities: list[JsonDict] = []
-    utf16 = 0
-    i = 0
-    while i < n:
-        c = src[i]
-        if c == "\\" and at(i + 1) in "_*`[" and i + 1 < n:
-            out.append(src[i + 1])
-            utf16 += 1
-            i += 2
-            continue
-        if c not in "_*`[":
-            out.append(c)
-            utf16 += _utf16_len(c)
-            i += 1
-            continue
-        begin = i
-        end_char = "]" if c == "[" else c
-        is_pre = False
-        i += 1
-        language = ""
-        if c == "`" and at(i) == "`" and at(i + 1) == "`":
-            i += 2
-            is_pre = True
-            language_end = i
-            while not _is_space(at(language_end)) and at(language_end) != "`":
-                language_end += 1
-            if i != language_end and language_end < n and at(language_end) != "`":
-                language = src[i:language_end]
-                i = language_end
-            if i < n and at(i) in "\n\r":
-                if i + 1 < n and at(i + 1) in "\n\r" and at(i) != at(i + 1):
-                    i += 2
-                else:
-                    i += 1
-        start = utf16
-        while i < n and (src[i] != end_char or (is_pre and not (at(i + 1) == "`" and at(i + 2) == "`"))):
-            out.append(src[i])
-            utf16 += _utf16_len(src[i])
-            i += 1
-        if i >= n:
-            raise _EntityParseError(
-                f"Can't find end of the entity starting at byte offset {_byte_offset(src, begin)}"
-            )
-        if utf16 != start:
-            length = utf16 - start
-            if c == "_":
-                entities.append(_entity("italic", start, length))
-            elif c == "*":
-                entities.append(_entity("bold", start, length))
-            elif c == "[":
-                if at(i + 1) != "(":
-                    url = src[begin + 1 : i]
-                else:
-                    i += 2
-                    url_chars: list[str] = []
-                    while i < n and src[i] != ")":
-                        url_chars.append(src[i])
-                        i += 1
-                    url = "".join(url_chars)
-                checked = _checked_link(url)
-                if checked:
-                    entities.append(_entity("text_link", start, length, url=checked))
-            elif is_pre:
-                entities.append(_entity("pre", start, length, language=language))
-            else:
-                entities.append(_entity("code", start, length))
-        if is_pre:
-            i += 2
-        i += 1
-    return "".join(out), entities
-
-
-def _checked_link(url: str) -> str:
-    """TDLib's get_checked_link: the normalised URL, or ``""`` when it is not valid."""
-    try:
-        return _check_link(url)
-    except ValueError:
-        return ""
 
 
 def _check_link(url: str) -> str:
@@ -1114,131 +505,6 @@ _REMOVED_CHARS: Final = frozenset(
 _SPACE_CHARS: Final = frozenset(chr(c) for c in [*range(0, 10), 11, 12, *range(14, 33)])
 
 
-def _clean_and_trim(text: str, entities: list[JsonDict], *, allow_empty: bool) -> tuple[str, list[JsonDict]]:
-    """TDLib's fix_formatted_text: clean control characters and trim spaces/newlines.
-
-    Control characters become spaces, ``\\r`` and a few invisible characters are
-    removed, then leading (before the first entity) and trailing spaces/newlines are
-    cut.  Entity offsets (UTF-16) are remapped.  Raises ``text must be non-empty``.
-    """
-    chars = list(text)
-    # utf16 offset -> code point index
-    u16_to_cp: dict[int, int] = {}
-    pos = 0
-    for index, ch in enumerate(chars):
-        u16_to_cp[pos] = index
-        pos += _utf16_len(ch)
-    u16_to_cp[pos] = len(chars)
-    spans: list[tuple[int, int, JsonDict]] = []
-    for ent in entities:
-        start = u16_to_cp.get(int(ent["offset"]))
-        end = u16_to_cp.get(int(ent["offset"]) + int(ent["length"]))
-        if start is None or end is None or end <= start:
-            continue
-        spans.append((start, end, ent))
-
-    kept: list[int] = []
-    cleaned: list[str] = []
-    for index, ch in enumerate(chars):
-        if ch in _REMOVED_CHARS:
-            continue
-        kept.append(index)
-        cleaned.append(" " if ch in _SPACE_CHARS else ch)
-
-    last = len(cleaned) - 1
-    while last >= 0 and cleaned[last] in " \n":
-        last -= 1
-    if last < 0:
-        if allow_empty:
-            return "", []
-        raise _bad_request("Text must be non-empty")
-    end_keep = last + 1  # exclusive, in cleaned coordinates
-
-    # map original cp index -> cleaned index
-    new_index = {orig: new for new, orig in enumerate(kept)}
-
-    def to_clean(orig: int) -> int:
-        # first kept position at or after orig
-        while orig < len(chars) and orig not in new_index:
-            orig += 1
-        return new_index.get(orig, len(cleaned))
-
-    mapped: list[tuple[int, int, JsonDict]] = []
-    for start, end, ent in spans:
-        s, e = to_clean(start), min(to_clean(end), end_keep)
-        if e > s:
-            mapped.append((s, e, ent))
-    first_entity = min((s for s, _, _ in mapped), default=end_keep)
-    begin = 0
-    while begin < first_entity and cleaned[begin] in " \n":
-        begin += 1
-    final = cleaned[begin:end_keep]
-    prefix = [0]
-    for ch in final:
-        prefix.append(prefix[-1] + _utf16_len(ch))
-    result: list[JsonDict] = []
-    for s, e, ent in mapped:
-        new = dict(ent)
-        new["offset"] = prefix[s - begin]
-        new["length"] = prefix[e - begin] - prefix[s - begin]
-        result.append(new)
-    result.sort(key=lambda x: (x["offset"], -x["length"]))
-    return "".join(final), result
-
-
-_ENTITY_TYPES: Final = frozenset(
-    {
-        "mention",
-        "hashtag",
-        "cashtag",
-        "bot_command",
-        "url",
-        "email",
-        "phone_number",
-        "bold",
-        "italic",
-        "underline",
-        "strikethrough",
-        "spoiler",
-        "blockquote",
-        "expandable_blockquote",
-        "code",
-        "pre",
-        "text_link",
-        "text_mention",
-        "custom_emoji",
-        "date_time",
-    }
-)
-
-
-def _explicit_entities(raw: str) -> list[JsonDict]:
-    """``entities`` / ``caption_entities`` given as JSON (used when parse_mode is unset)."""
-    if not raw:
-        return []
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return []  # the reference server ignores unparsable entities
-    if not isinstance(value, list):
-        return []
-    result: list[JsonDict] = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise _bad_request("Can't parse MessageEntity: expected an Object")
-        kind = item.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise _bad_request("Can't parse MessageEntity: Type is not specified")
-        if kind not in _ENTITY_TYPES:
-            raise _bad_request("Can't parse MessageEntity: Unsupported type specified")
-        offset, length = item.get("offset"), item.get("length")
-        if not isinstance(offset, int) or not isinstance(length, int):
-            raise _bad_request('Can\'t parse MessageEntity: Field "offset" must be a Number')
-        extra = {k: item[k] for k in ("url", "language", "custom_emoji_id", "user") if k in item}
-        result.append(_entity(kind, offset, length, **extra))
-    return result
-
-
 def _format_text(
     text: str,
     parse_mode: str,
@@ -1248,31 +514,26 @@ def _format_text(
     limit: int,
     too_long: str,
 ) -> tuple[str, list[JsonDict]]:
-    """Text (or caption) as Telegram stores it: parsed, cleaned, trimmed, length-checked."""
+    """Text (or caption) as Telegram stores plain text: cleaned, trimmed, length-checked.
+
+    The bot sends plain text only (adapters/telegram.py), so formatted text is refused rather than
+    parsed: a parse_mode or entities from the bot is a change a test should notice. Cleaning is
+    TDLib's fix_formatted_text without entities: control characters become spaces, ``\\r`` and a
+    few invisible characters go, then leading and trailing spaces and newlines are cut.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_RAW_TEXT_BYTES:
         raise _bad_request("Text is too long")
-    mode = parse_mode.lower()
-    if text and mode and mode != "none":
-        parsers: dict[str, Callable[[str], tuple[str, list[JsonDict]]]] = {
-            "html": _parse_html,
-            "markdownv2": _parse_markdown_v2,
-            "markdown": _parse_markdown,
-        }
-        parser = parsers.get(mode)
-        if parser is None:
-            raise _bad_request("Unsupported parse_mode")
-        try:
-            plain, entities = parser(text)
-        except _EntityParseError as exc:
-            raise _bad_request(f"Can't parse entities: {exc}") from exc
-    else:
-        plain, entities = text, _explicit_entities(raw_entities)
-    if not plain and allow_empty:
-        return "", []
-    plain, entities = _clean_and_trim(plain, entities, allow_empty=allow_empty)
+    if parse_mode or raw_entities:
+        raise _bad_request("Unsupported parse_mode: this fake takes the plain text the bot sends")
+    cleaned = "".join(" " if ch in _SPACE_CHARS else ch for ch in text if ch not in _REMOVED_CHARS)
+    plain = cleaned.strip(" \n")
+    if not plain:
+        if allow_empty:
+            return "", []
+        raise _bad_request("Text must be non-empty")
     if len(plain) > limit:
         raise _bad_request(too_long)
-    return plain, entities
+    return plain, []
 
 
 _BOT_COMMAND: Final = re.compile(r"(?<![\w/@])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?")
@@ -1481,70 +742,6 @@ class _Fault:
     parameters: JsonDict | None
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Like a real API front end, accept a burst of concurrent connections (the default backlog is 5).
-    request_queue_size = 128
-    allow_reuse_address = True
-    fake: FakeTelegramAPI
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeTelegramBotAPI/1.0"
-    # Without TCP_NODELAY an answer on a kept-alive connection can wait for the client's delayed
-    # ACK (about 40 ms).
-    disable_nagle_algorithm = True
-
-    _date: tuple[int, str] = (0, "")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header, formatted once a second rather than once an answer."""
-        if timestamp is not None:
-            return super().date_time_string(timestamp)
-        now = int(time.time())
-        if _Handler._date[0] != now:
-            _Handler._date = (now, super().date_time_string(now))
-        return _Handler._date[1]
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _dispatch(self) -> None:
-        fake = cast(_HttpServer, self.server).fake
-        body = self._read_body()
-        status, payload, content_type = fake._handle_http(
-            self.command, self.path, self.headers.get("Content-Type", ""), body
-        )
-        # Status line, headers and body in one write: one system call per answer, not two.
-        head = (
-            f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}\r\n"
-            f"Server: {self.version_string()}\r\nDate: {self.date_time_string()}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
-        )
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
-            self.wfile.write(head.encode("latin-1") + payload)  # (e.g. a cancelled long poll)
-
-
 # --------------------------------------------------------------------------- the fake
 
 
@@ -1573,13 +770,11 @@ class FakeTelegramAPI:
         self.webhook_secret: str | None = None
         self.webhook_max_connections = 40
         self.commands: dict[tuple[str, str], list[JsonDict]] = {}
-        self.menu_buttons: dict[int | None, JsonDict] = {}
         self.callback_answers: dict[str, JsonDict] = {}
 
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = FakeHttpServer(self._answer, name="FakeTelegramBotAPI/1.0")
         self._stopping = False
 
         self._updates: list[JsonDict] = []
@@ -1597,6 +792,7 @@ class FakeTelegramAPI:
         self._faults: dict[str, deque[_Fault]] = {}
         self._per_second: float | None = None
         self._per_chat_per_second: float | None = None
+        self._count_edits = True
         self._sent_at: deque[float] = deque()
         self._sent_at_chat: dict[int, deque[float]] = {}
         self._webhook_allowed_updates: list[str] | None = None
@@ -1613,21 +809,13 @@ class FakeTelegramAPI:
             "getUpdates": self._m_get_updates,
             "setWebhook": self._m_set_webhook,
             "deleteWebhook": self._m_delete_webhook,
-            "getWebhookInfo": self._m_get_webhook_info,
             "sendMessage": self._m_send_message,
             "editMessageText": self._m_edit_message_text,
-            "editMessageReplyMarkup": self._m_edit_message_reply_markup,
-            "deleteMessage": self._m_delete_message,
             "answerCallbackQuery": self._m_answer_callback_query,
             "sendPhoto": self._m_send_photo,
             "sendDocument": self._m_send_document,
             "getFile": self._m_get_file,
             "setMyCommands": self._m_set_my_commands,
-            "getMyCommands": self._m_get_my_commands,
-            "deleteMyCommands": self._m_delete_my_commands,
-            "sendChatAction": self._m_send_chat_action,
-            "setChatMenuButton": self._m_set_chat_menu_button,
-            "getChatMenuButton": self._m_get_chat_menu_button,
         }.items():
             self._methods[name.lower()] = (name, handler)
 
@@ -1635,19 +823,9 @@ class FakeTelegramAPI:
 
     def start(self) -> FakeTelegramAPI:
         """Start serving on 127.0.0.1 (ephemeral port) in a daemon thread."""
-        if self._server is not None:
-            return self
-        self._stopping = False
-        server = _HttpServer(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-telegram-api",
-            daemon=True,
-        )
-        self._thread.start()
+        if not self._http.running:
+            self._stopping = False
+            self._http.start()
         return self
 
     def stop(self) -> None:
@@ -1655,13 +833,7 @@ class FakeTelegramAPI:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> FakeTelegramAPI:
         return self.start()
@@ -1677,9 +849,7 @@ class FakeTelegramAPI:
     @property
     def port(self) -> int:
         """The TCP port the fake listens on (after :meth:`start`)."""
-        if self._server is None:
-            raise RuntimeError("FakeTelegramAPI is not started")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
@@ -1823,16 +993,25 @@ class FakeTelegramAPI:
         with self._lock:
             self._latency[method.lower()] = seconds
 
-    def rate_limit(self, per_second: float | None = None, per_chat_per_second: float | None = None) -> None:
+    def rate_limit(
+        self,
+        per_second: float | None = None,
+        per_chat_per_second: float | None = None,
+        *,
+        count_edits: bool = True,
+    ) -> None:
         """Enforce flood limits on sendMessage/sendPhoto/sendDocument/editMessageText.
 
         Sliding window: a rate ``r >= 1`` allows ``floor(r)`` sends per second; a rate
         below one allows one send per ``1/r`` seconds.  Excess calls get 429 with
         ``retry_after`` = seconds until a slot frees (at least 1).  ``None`` disables.
+        With ``count_edits=False`` editMessageText is neither limited nor counted: Telegram
+        documents its 30/s for messages sent to many users, and says nothing of edits.
         """
         with self._lock:
             self._per_second = per_second
             self._per_chat_per_second = per_chat_per_second
+            self._count_edits = count_edits
             self._sent_at.clear()
             self._sent_at_chat.clear()
 
@@ -2150,6 +1329,9 @@ class FakeTelegramAPI:
         return await asyncio.to_thread(self.deliver_webhook, update, secret=secret, url=url, timeout=timeout)
 
     # ------------------------------------------------------------------ HTTP entry point
+
+    def _answer(self, verb: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        return Answer(*self._handle_http(verb, path, headers.get("Content-Type", ""), body))
 
     def _handle_http(self, verb: str, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
         parts = urllib.parse.urlsplit(path)
@@ -2636,22 +1818,6 @@ class FakeTelegramAPI:
         self._webhook_last_error = None
         return True, "Webhook was deleted"
 
-    def _m_get_webhook_info(self, req: _Request) -> JsonDict:
-        info: JsonDict = {
-            "url": self.webhook_url,
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._updates),
-        }
-        if self.webhook_url:
-            info["max_connections"] = self.webhook_max_connections
-            if self._webhook_ip:
-                info["ip_address"] = self._webhook_ip
-            if self._webhook_allowed_updates is not None:
-                info["allowed_updates"] = list(self._webhook_allowed_updates)
-            if self._webhook_last_error is not None:
-                info["last_error_date"], info["last_error_message"] = self._webhook_last_error
-        return info
-
     def _m_send_message(self, req: _Request) -> JsonDict:
         if not req.arg("text"):
             raise _bad_request("Message text is empty")
@@ -2708,7 +1874,8 @@ class FakeTelegramAPI:
         ):
             raise ApiError(400, MESSAGE_NOT_MODIFIED)
         chat_id = int(state.chat["id"])
-        self._check_rate(chat_id)
+        if self._count_edits:
+            self._check_rate(chat_id)
         stored.history.append(message.get("text"))
         message["text"] = text
         if entities:
@@ -2720,30 +1887,9 @@ class FakeTelegramAPI:
         else:
             message.pop("reply_markup", None)  # omitting reply_markup removes the keyboard
         message["edit_date"] = int(time.time())
-        self._count_send(chat_id)
+        if self._count_edits:
+            self._count_send(chat_id)
         return copy.deepcopy(message)
-
-    def _m_edit_message_reply_markup(self, req: _Request) -> JsonDict:
-        inline, _ = _parse_reply_markup(req.arg("reply_markup"), inline_only=True)
-        _, stored = self._find_message(req, "message to edit")
-        if not stored.from_bot:
-            raise _bad_request("Bad Request: message can't be edited")
-        message = stored.message
-        if message.get("reply_markup") == inline:
-            raise ApiError(400, MESSAGE_NOT_MODIFIED)
-        if inline is not None:
-            message["reply_markup"] = inline
-        else:
-            message.pop("reply_markup", None)
-        message["edit_date"] = int(time.time())
-        return copy.deepcopy(message)
-
-    def _m_delete_message(self, req: _Request) -> bool:
-        state, stored = self._find_message(req, "message to delete")
-        if not stored.from_bot and state.chat["type"] != "private":
-            raise _bad_request("Bad Request: message can't be deleted")
-        del state.messages[int(stored.message["message_id"])]
-        return True
 
     def _m_answer_callback_query(self, req: _Request) -> bool:
         query_id = req.arg("callback_query_id")
@@ -2816,56 +1962,3 @@ class FakeTelegramAPI:
         else:
             self.commands.pop(key, None)
         return True
-
-    def _m_get_my_commands(self, req: _Request) -> list[JsonDict]:
-        return copy.deepcopy(self.commands.get(self._scope_and_language(req), []))
-
-    def _m_delete_my_commands(self, req: _Request) -> bool:
-        self.commands.pop(self._scope_and_language(req), None)
-        return True
-
-    def _m_send_chat_action(self, req: _Request) -> bool:
-        action = req.arg("action")
-        if action not in CHAT_ACTIONS:
-            raise _bad_request("Wrong parameter action in request")
-        state = self._require_chat(req.arg("chat_id"))
-        self._check_can_send(state)
-        return True
-
-    def _m_set_chat_menu_button(self, req: _Request) -> bool:
-        button = _json_arg(req, "menu_button", "Can't parse menu button JSON object")
-        if button is None:
-            button = {"type": "default"}
-        if not isinstance(button, dict):
-            raise _bad_request("Can't parse menu button: MenuButton must be an Object")
-        kind = button.get("type")
-        if kind == "web_app":
-            web_app = button.get("web_app")
-            if not isinstance(button.get("text"), str) or not (
-                isinstance(web_app, dict) and isinstance(web_app.get("url"), str)
-            ):
-                raise _bad_request("Can't parse menu button: Can't find field \"text\"")
-            stored: JsonDict = {
-                "type": "web_app",
-                "text": button["text"],
-                "web_app": {"url": web_app["url"]},
-            }
-        elif kind in ("default", "commands"):
-            stored = {"type": kind}
-        else:
-            raise _bad_request("Can't parse menu button: MenuButton has unsupported type")
-        chat_key: int | None = None
-        if "chat_id" in req.args:
-            user_id = _to_integer(req.arg("chat_id"))
-            if user_id <= 0:
-                raise _bad_request("Invalid chat_id specified")
-            if user_id not in self._users:
-                raise _bad_request("Bad Request: user not found")
-            chat_key = user_id
-        self.menu_buttons[chat_key] = stored
-        return True
-
-    def _m_get_chat_menu_button(self, req: _Request) -> JsonDict:
-        key: int | None = _to_integer(req.arg("chat_id")) if req.has("chat_id") else None
-        default = self.menu_buttons.get(None, {"type": "commands"})
-        return copy.deepcopy(self.menu_buttons.get(key, default))

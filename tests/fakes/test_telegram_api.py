@@ -271,18 +271,13 @@ def test_set_my_commands_is_recorded_per_language_and_scope(fake: FakeTelegramAP
     async def body(bot: Bot) -> None:
         assert await bot.set_my_commands([BotCommand("start", "Start an assessment")])
         assert await bot.set_my_commands([BotCommand("start", "Starta en bedömning")], language_code="sv")
-        assert [c.description for c in await bot.get_my_commands(language_code="sv")] == [
-            "Starta en bedömning"
-        ]
-        assert [c.command for c in await bot.get_my_commands()] == ["start"]
-        assert await bot.get_my_commands(language_code="de") == ()
         with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):
             await bot.set_my_commands([BotCommand("Start", "upper case is not allowed")])
-        assert await bot.delete_my_commands(language_code="sv")
 
     run_with_bot(fake, body)
     assert fake.commands_for("") == [{"command": "start", "description": "Start an assessment"}]
-    assert fake.commands_for("sv") == []
+    assert fake.commands_for("sv") == [{"command": "start", "description": "Starta en bedömning"}]
+    assert fake.commands_for("de") == []
     calls = [c for c in fake.calls_of("setMyCommands") if c.ok]
     assert [c.params.get("language_code") for c in calls] == [None, "sv"]
 
@@ -292,9 +287,8 @@ def test_send_photo_and_document_multipart_uploads(fake: FakeTelegramAPI) -> Non
     png = tiny_png(30, 20)
 
     async def body(bot: Bot) -> None:
-        photo_msg = await bot.send_photo(USER, png, caption="<b>Radar</b> chart", parse_mode="HTML")
-        assert photo_msg.caption == "Radar chart"
-        assert photo_msg.caption_entities[0].type == "bold"
+        photo_msg = await bot.send_photo(USER, png, caption="  Radar chart\n")
+        assert photo_msg.caption == "Radar chart"  # trimmed like Telegram does
         assert (photo_msg.photo[-1].width, photo_msg.photo[-1].height) == (30, 20)
         doc_msg = await bot.send_document(USER, b"a;b\n1;2\n", filename="report.csv")
         assert doc_msg.document is not None
@@ -321,13 +315,11 @@ def test_text_rules_follow_telegram(fake: FakeTelegramAPI) -> None:
             await bot.send_message(USER, "x" * 4097)
         with pytest.raises(BadRequest, match=r"(?i)text must be non-empty"):
             await bot.send_message(USER, " \n ")
-        with pytest.raises(BadRequest, match=r'(?i)can\'t parse entities: unsupported start tag "br"'):
-            await bot.send_message(USER, "a<br>b", parse_mode="HTML")
-        with pytest.raises(BadRequest, match=r"(?i)character '.' is reserved"):
-            await bot.send_message(USER, "Done.", parse_mode="MarkdownV2")
-        sent = await bot.send_message(USER, "  *Score:* 3\\.5  \n", parse_mode="MarkdownV2")
-        assert sent.text == "Score: 3.5"  # parsed, then trimmed like Telegram does
-        assert [(e.type, e.offset, e.length) for e in sent.entities] == [("bold", 0, 6)]
+        sent = await bot.send_message(USER, "  Score: 3.5\r  \n")
+        assert sent.text == "Score: 3.5"  # cleaned and trimmed like Telegram does
+        # The bot sends plain text; formatted text would be a change the fake refuses to hide.
+        with pytest.raises(BadRequest, match=r"(?i)unsupported parse_mode"):
+            await bot.send_message(USER, "<b>Score</b>", parse_mode="HTML")
         fake.block_user(USER)
         with pytest.raises(Forbidden, match=r"(?i)bot was blocked by the user"):
             await bot.send_message(USER, "blocked")
@@ -411,8 +403,7 @@ def test_webhook_set_deliver_and_conflicts() -> None:
 
             async def body(bot: Bot) -> None:
                 assert await bot.set_webhook(local_url, secret_token="s3cr3t-_")
-                info = await bot.get_webhook_info()
-                assert info.url == local_url
+                assert fake.webhook_url == local_url
                 with pytest.raises(Conflict, match=r"(?i)webhook is active"):
                     await bot.get_updates(timeout=0)
 
@@ -453,6 +444,22 @@ def test_rate_limit_per_chat_and_redeliver(fake: FakeTelegramAPI) -> None:
 
     again = run_with_bot(fake, consume)
     assert [u.update_id for u in again] == [first["update_id"]]
+
+
+def test_rate_limit_can_leave_edits_uncounted(fake: FakeTelegramAPI) -> None:
+    """Telegram's 30/s is for messages to many users: edits can be left out of the window."""
+    fake.push_message(USER, "hi")
+    fake.rate_limit(per_second=1, count_edits=False)
+
+    async def body(bot: Bot) -> None:
+        sent = await bot.send_message(USER, "one")
+        for n in range(3):
+            await bot.edit_message_text(f"edited {n}", chat_id=USER, message_id=sent.message_id)
+        with pytest.raises(RetryAfter):
+            await bot.send_message(USER, "two")
+
+    run_with_bot(fake, body)
+    assert fake.rejected_429 == 1
 
 
 def test_application_polling_with_command_handler(fake: FakeTelegramAPI) -> None:
