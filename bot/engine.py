@@ -253,14 +253,15 @@ class Engine:
                     )
                 ]
             return self._run(ctx, command, args)
-        response = assessment.current_response(ctx)
-        if response is not None:
-            return assessment.on_text(ctx, response, text)
         if len(words) == 1 and words[0].lower().strip("!.,") in GREETINGS:
-            # "hej" is the most common first message of all: answer it as the platform's start.
+            # "hej" is the most common first message of all: answer it as the platform's start,
+            # also part-way through an assessment (after `pausa`, "hej" is not an answer).
             greeted = self.registry.match(["start"])
             if greeted is not None:
                 return greeted[0].run(ctx, [])
+        response = assessment.current_response(ctx)
+        if response is not None:
+            return assessment.on_text(ctx, response, text)
         suggestion = self._closest_command(ctx, words)
         if suggestion is not None:
             return [

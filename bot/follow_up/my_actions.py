@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.commands import Audience, Context, Registry
+from bot.commands import Audience, Context, Registry, digits
 from bot.follow_up.plan_items import STATUS_CODES, STATUS_LABELS, item_text, status_buttons
 from bot.i18n import N_
 from bot.messages import Choice, Reply
@@ -47,7 +47,7 @@ def my_actions(ctx: Context, _args: list[str]) -> list[Reply]:
 
 
 def _owned(ctx: Context, raw_id: str) -> PlanItem | None:
-    item = ctx.session.get(PlanItem, int(raw_id)) if raw_id.isascii() and raw_id.isdigit() else None
+    item = ctx.session.get(PlanItem, int(raw_id)) if digits(raw_id) else None
     return item if item is not None and item.owner_person_id == ctx.person.id else None
 
 
@@ -87,7 +87,7 @@ def on_progress(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `pu:<item>:<status>`: only the item's owner may report on it."""
     t = ctx.t
     invalid = [Reply(t._("That button is not valid any more. Type plan to see the plan."))]
-    if len(args) != 2 or not args[0].isdigit() or args[1] not in STATUS_CODES:
+    if len(args) != 2 or not digits(args[0]) or args[1] not in STATUS_CODES:
         return invalid
     item = ctx.session.get(PlanItem, int(args[0]))
     if item is None or item.owner_person_id != ctx.person.id:

@@ -9,12 +9,11 @@ Each is recorded in the audit; with several units, "which unit?" comes as number
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import delete
 
 from bot import audit
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
+from bot.dates import parse_date
 from bot.directory import person_lookup
 from bot.follow_up.plan_items import current_plan, item_text, plan_items
 from bot.follow_up.plans import _take_unit, find_member
@@ -29,7 +28,7 @@ def _numbered(
 ) -> tuple[Unit, PlanItem, int, list[str]]:
     """The unit, the item numbered in the arguments (as `plan` lists them) and the words after it."""
     unit, rest = _take_unit(ctx, args, command)
-    if not rest or not (rest[0].isascii() and rest[0].isdigit()):
+    if not rest or not digits(rest[0]):
         raise UsageError(usage)
     plan = current_plan(ctx.session, unit.id)
     items = plan_items(ctx.session, plan.id) if plan else []
@@ -81,11 +80,13 @@ def plan_due(ctx: Context, args: list[str]) -> list[Reply]:
     _unit, item, n, words = _numbered(ctx, args, "plan due", usage)
     if len(words) != 1:
         raise UsageError(usage)
-    try:
-        due = date.fromisoformat(words[0])
-    except ValueError:
-        raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
-    if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():
+    today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
+    due = parse_date(words[0], today)
+    if due is None:
+        raise UsageError(
+            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=words[0])
+        )
+    if due < today:
         raise UsageError(t._("%(date)s has already passed: choose a due date in the future.", date=words[0]))
     item.due_date = due
     audit.record(ctx, "plan.due", {"item": item.id, "due": due.isoformat()})

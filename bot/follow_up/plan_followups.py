@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.commands import digits
 from bot.conversation import erasure
 from bot.follow_up.plan_items import (
     current_plan,
@@ -200,7 +201,7 @@ def _digest(
 def _digest_again(session: Session, key: str, now: datetime, default_locale: str) -> list[Reply] | None:
     """A queued digest made again from the plan as it is now (after someone was forgotten)."""
     parts = key.split(":")
-    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()):
+    if len(parts) != 4 or not (digits(parts[1]) and digits(parts[2])):
         return None
     unit, manager = session.get(Unit, int(parts[1])), session.get(Person, int(parts[2]))
     if unit is None or manager is None:
@@ -217,7 +218,7 @@ erasure.about_others("digest", _digest_again)
 def still_wanted(session: Session, row: Due, now: datetime) -> Verdict:
     """Nudges and notes go out only while the item is open and the people still hold their roles."""
     parts = row.idempotency_key.split(":")
-    if len(parts) < 2 or not parts[1].isdigit():
+    if len(parts) < 2 or not digits(parts[1]):
         return None
     person = session.get(Person, row.person_id)
     if person is None:

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import audit, picks
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
+from bot.dates import parse_date
 from bot.directory import person_lookup
 from bot.follow_up.plan_items import (
     STATUS_LABELS,
@@ -190,17 +191,19 @@ def _options(ctx: Context, unit: Unit, words: list[str], asked: tuple[str, list[
             owner = find_member(ctx, unit, value, person_lookup.Asked(asked[0], tuple(asked[1]), value))
             i += 2
         elif word in ("due", "senast") and value:
-            try:
-                due = date.fromisoformat(value)
-            except ValueError:
-                raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
+            parsed = parse_date(value, ctx.now.astimezone(zone(ctx.person.timezone)).date())
+            if parsed is None:
+                raise UsageError(
+                    t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=value)
+                )
+            due = parsed
             if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():
                 # A due date in the past would start the item overdue: almost always a typo.
                 raise UsageError(
                     t._("%(date)s has already passed: choose a due date in the future.", date=value)
                 )
             i += 2
-        elif word in ("every", "var", "varje") and value and value.isdigit():
+        elif word in ("every", "var", "varje") and value and digits(value):
             weeks = int(value)
             if not 1 <= weeks <= 26:
                 raise UsageError(t._("Follow-ups can be every 1 to 26 weeks."))
@@ -244,7 +247,7 @@ def _added(ctx: Context, item: PlanItem, owner: Person) -> list[Reply]:
 def plan_adopt(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     unit, rest = _take_unit(ctx, args, "plan adopt")
-    if not rest or not rest[0].isdigit():
+    if not rest or not digits(rest[0]):
         raise UsageError(t._("Write plan adopt and the number of a suggestion, e.g. plan adopt 2."))
     results = latest_shown_report(ctx.session, unit.id)
     found = suggestions(results, ctx.locale) if results else []

@@ -58,6 +58,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.commands import digits
 from bot.directory import catalogue
 from bot.results import publication_store
 from bot.results.publication import Partition, Publication, Sums
@@ -333,7 +334,7 @@ def rounds_of_unit(session: Session, unit_id: int) -> list[Round]:
 def find_unit(session: Session, word: str) -> Unit | None:
     """A unit by exact name (case-insensitive) or by id."""
     unit = session.scalar(select(Unit).where(func.lower(Unit.name) == word.lower()))
-    if unit is None and word.lstrip("#").isdigit():
+    if unit is None and digits(word.lstrip("#")):
         unit = session.get(Unit, int(word.lstrip("#")))
     return unit
 
