@@ -138,7 +138,7 @@ class Engine:
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
-        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_time(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         if incoming.reply_to is not None and incoming.text and not incoming.text.lstrip().startswith("/"):

@@ -190,7 +190,7 @@ def periodic(
         log.info("scan wrote %s outbox message(s)", written)
     forgotten = processed_events.forget_old(sessions, now)
     if forgotten:
-        log.info("forgot %s delivered event id(s) older than %s", forgotten, processed_events.KEEP)
+        log.info("forgot %s processed event id(s) older than %s", forgotten, processed_events.KEEP)
     retention.expire(sessions, now, retention_days)
 
 

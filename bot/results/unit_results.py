@@ -31,6 +31,7 @@ from bot.results.reports import (
     rounds_of_unit,
     unit_report,
 )
+from bot.results.roll_up import has_subunits_in, roll_up, tree_rounds
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")
@@ -74,6 +75,8 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
         else latest_round(ctx.session, unit.id, ctx.now)
     )
     if round_ is None:
+        round_ = _tree_round(ctx, unit, args[1] if len(args) > 1 else None)
+    if round_ is None:
         if len(args) > 1:
             raise UsageError(
                 t._(
@@ -84,6 +87,18 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
             )
         raise UsageError(t._("%(unit)s has not taken part in any round yet.", unit=unit.name))
     return Target(unit, round_)
+
+
+def _tree_round(ctx: Context, unit: Unit, word: str | None) -> Round | None:
+    """For a unit that takes part only through its subunits (a region): their round, by name or
+    the latest that has opened."""
+    rounds = tree_rounds(ctx.session, unit.id)
+    if word is not None:
+        return next(
+            (r for r in rounds if r.name.lower() == word.lower() or word.lstrip("#") == str(r.id)), None
+        )
+    opened = [r for r in rounds if r.opens_at <= ctx.now] or rounds
+    return opened[0] if opened else None
 
 
 def _slug(text: str) -> str:
@@ -147,11 +162,15 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     elif words and words[-1].lower() in WORKSHOP_WORDS:
         kind = "pdf"
         words.pop()
-    chosen = _choose(ctx, words, visible_units(ctx.session, ctx.person), "unit results")
+    visible = visible_units(ctx.session, ctx.person)
+    chosen = _choose(ctx, words, visible, "unit results")
     if isinstance(chosen, list):
         return chosen
-    report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     t = ctx.t
+    if kind is None and has_subunits_in(ctx.session, chosen.unit.id, chosen.round.id):
+        rolled = roll_up(ctx.session, chosen.unit.id, chosen.round, visible)
+        return [Reply(report_text.roll_up_summary(t, rolled))]
+    report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     if kind is None:
         replies = result_replies(t, report)
         pulse = pulse_change.pulse_lines(ctx.session, t, report)
