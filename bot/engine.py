@@ -176,6 +176,11 @@ class Engine:
 
     # ------------------------------------------------------------ routing
 
+    def answered_in_groups(self, text: str) -> bool:
+        """Whether a command typed in a group chat is one of the few answered there (a workshop's);
+        a platform that can take any other one to the person's private chat asks this first."""
+        return self._for_groups(Incoming(platform="", user_id="", text=text, is_private=False))
+
     def _for_groups(self, incoming: Incoming) -> bool:
         """Whether a group chat's event is one of the few answered there (a workshop's)."""
         if incoming.action is not None:
