@@ -21,7 +21,7 @@ chat: $(STAMP)
 test: $(STAMP)  ## lint, type-check, the whole test suite on SQLite and PostgreSQL, benchmark smoke run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot adapters instruments storage
+	$(BIN)/mypy bot adapters instruments storage tests bench
 	$(BIN)/python -m pytest
 	$(BIN)/python -m bench --smoke
 

@@ -47,8 +47,9 @@ class ConsoleAdapter:
     def incoming(self, line: str) -> Incoming:
         text = line.rstrip("\n")
         stripped = text.strip()
-        if stripped.isdigit() and 1 <= int(stripped) <= len(self._choices):
-            return self._event(action=self._choices[int(stripped) - 1].payload)
+        chosen = self._choice_for(stripped)
+        if chosen is not None:
+            return self._event(action=chosen.payload)
         words = stripped.split(maxsplit=2)
         if len(words) == 3 and words[0] == "instrument" and words[1] in ("upload", "validate"):
             # In the terminal the file is on this machine: attach it, as a chat app would.
@@ -57,6 +58,20 @@ class ConsoleAdapter:
                 content = path.read_bytes()
                 return self._event(text=f"{words[0]} {words[1]}", attachment=Attachment(path.name, content))
         return self._event(text=text)
+
+    def _choice_for(self, typed: str) -> Choice | None:
+        """The button a typed number picks. Where the buttons are themselves numbers (a scale),
+        the number picks the button of that label only: `6` on a 5-point scale goes to the bot as
+        text (which says the scale's range) instead of pressing the sixth button, "skip"."""
+        if not (typed.isascii() and typed.isdigit()):
+            return None
+        labelled = [c for c in self._choices if c.label.strip() == typed]
+        if labelled:
+            return labelled[0]
+        if any(c.label.strip().isdigit() for c in self._choices):
+            return None
+        n = int(typed)
+        return self._choices[n - 1] if 1 <= n <= len(self._choices) else None
 
     def _event(self, **fields: object) -> Incoming:
         return Incoming(
@@ -93,8 +108,10 @@ class ConsoleAdapter:
             self.out.write("\n".join(numbered) + "\n")
         for attached in (reply.image, reply.file):
             if attached is not None:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-                path = self.output_dir / attached.filename
+                # A folder per person: everyone's chart is called result-<date>.png.
+                folder = self.output_dir / _safe_name(self.user)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / Path(attached.filename).name
                 path.write_bytes(attached.content)
                 self.out.write(f"  ({attached.caption or attached.filename}: {path})\n")
         self.out.write("\n")
@@ -116,6 +133,10 @@ class ConsoleAdapter:
     def check_inbox(self) -> None:
         if self.inbox is not None:
             self.inbox()
+
+
+def _safe_name(user: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in user).strip(".") or "user"
 
 
 class ConsoleSender:

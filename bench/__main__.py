@@ -20,6 +20,7 @@ MODULES = (
     "bench.unit_report",
     "bench.crowd",
     "bench.startup",
+    "bench.crowd_slack",
 )
 
 

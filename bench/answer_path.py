@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 
 from bench.databases import Database
 from bench.population import START, Latencies, Taker, answer, begin, library_assessment, ms, start
@@ -66,7 +67,7 @@ def run(database: Database, sizes: Sizes) -> Outcome:
     )
 
 
-def _baseline(db, response_ids: list[int], events: int) -> float:
+def _baseline(db: Engine, response_ids: list[int], events: int) -> float:
     """One INSERT + COMMIT per event through the same SQLAlchemy engine (same pool, same pragmas)."""
     insert = text(
         "INSERT INTO answer (response_id, item_code, kind, value, answered_at)"

@@ -97,13 +97,15 @@ def _figures(result: dict[str, Any]) -> Figures:
 class CrowdServer:
     """The fake and the people in their child process (bench/crowd_people.py's protocol)."""
 
+    module = "bench.crowd_people"
+
     def __init__(self, crowd: Crowd) -> None:
         self.crowd = crowd
         self.token = self.url = ""
         self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> CrowdServer:
-        code = f"from bench.crowd_people import serve; serve({json.dumps(json.dumps(asdict(self.crowd)))})"
+        code = f"from {self.module} import serve; serve({json.dumps(json.dumps(asdict(self.crowd)))})"
         self._process = subprocess.Popen(
             [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

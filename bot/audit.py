@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.directory import person_lookup
 from bot.i18n import N_
 from bot.messages import Reply
@@ -52,7 +52,7 @@ def _detail(detail: dict[str, object]) -> str:
 
 def audit(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
-    if len(args) > 1 or (args and not (args[0].isdigit() and 1 <= int(args[0]) <= MAX_ENTRIES)):
+    if len(args) > 1 or (args and not (digits(args[0]) and 1 <= int(args[0]) <= MAX_ENTRIES)):
         raise UsageError(t._("Write audit and how many entries to show, for example: audit 50"))
     limit = int(args[0]) if args else DEFAULT_ENTRIES
     entries = latest(ctx.session, limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,8 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     adapter.inbox = inbox.drain
     interactive = sys.stdin.isatty()
     t = translator(args.locale or config.default_locale)
+    # On stderr: a scripted conversation's output stays the bot's replies alone.
+    print(t._("The database: %(place)s", place=config.database_place), file=sys.stderr)
     if app.admin_claim_code:
         print(t._("No administrator yet: write join %(code)s to become one.", code=app.admin_claim_code))
     # Reminders and follow-ups are also printed as they fall due while someone sits at the
@@ -92,14 +95,16 @@ def cmd_tick(args: argparse.Namespace, config: Config) -> int:
     finally:
         app.db.dispose()
     local = at.astimezone(ZoneInfo(config.default_timezone)).replace(tzinfo=None)
+    when = t.date(local.date(), "weekday") + " " + local.strftime("%H:%M")
     print(
-        t._(
-            "As of %(at)s: %(written)s new messages were due; %(sent)s shown above for people in the "
-            "terminal. Messages for Slack and Telegram wait for assessbot run.",
-            at=t.date(local.date(), "weekday") + " " + local.strftime("%H:%M"),
-            written=tick.written,
-            sent=tick.sent,
+        t.ngettext(
+            "As of %(at)s, %(n)s message went to people in the terminal (shown above).",
+            "As of %(at)s, %(n)s messages went to people in the terminal (shown above).",
+            tick.sent,
+            at=when,
         )
+        + " "
+        + t._("Messages for Slack and Telegram wait for assessbot run.")
     )
     return 0
 
@@ -290,7 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = Config.from_env()
     handler: Handler = args.handler
-    return handler(args, config)
+    try:
+        return handler(args, config)
+    except BrokenPipeError:
+        # The reader went away (`assessbot chat | head`): stop quietly, as other commands do. The
+        # interpreter would flush stdout again at exit and fail the same way: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -175,6 +175,12 @@ def split_words(text: str) -> list[str]:
         return normalised.replace('"', " ").split()
 
 
+def digits(raw: str) -> bool:
+    """A plain number of ASCII digits, short enough for a database id: `str.isdigit()` also
+    accepts "²" and "١", which int() then refuses or reads as something else."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 9
+
+
 def command_words(text: str) -> list[str]:
     """Words of a command message: a leading `/` and a Telegram `@botname` suffix are dropped."""
     stripped = text.strip()

@@ -1,23 +1,41 @@
 """Configuration from environment variables (all prefixed ASSESSBOT_), with working defaults.
 
-With nothing set, the bot runs in the terminal on an SQLite file in the current directory.
+With nothing set, the bot runs in the terminal on an SQLite file in the person's data folder
+(`default_database_url`), the same whichever folder a command is started from.
 Secrets are kept out of `repr`, so printing or logging a Config never shows a token.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
 
 
 def _secret() -> str | None:
     return field(default=None, repr=False)
 
 
+def default_database_file() -> Path:
+    """assessbot.sqlite3 in the per-user data folder (platformdirs: ~/.local/share/assessbot on
+    Linux, ~/Library/Application Support/assessbot on macOS, %LOCALAPPDATA%\\assessbot on Windows)."""
+    return Path(platformdirs.user_data_dir("assessbot", appauthor=False)) / "assessbot.sqlite3"
+
+
+def default_database_url() -> str:
+    # A relative file made a second, empty database for a command started in another folder.
+    path = default_database_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
 @dataclass(frozen=True)
 class Config:
-    database_url: str = "sqlite:///assessbot.sqlite3"
+    database_url: str = field(default_factory=default_database_url)
     default_locale: str = "en"
     default_timezone: str = "Europe/Stockholm"
     anonymity_threshold: int = 5
@@ -78,6 +96,14 @@ class Config:
                 continue
             values[f.name] = _parse(raw, f.type)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def database_place(self) -> str:
+        """Where the database is, for telling the person at start: a file's path, or the URL
+        without its password."""
+        if self.database_url.startswith("sqlite:///"):
+            return str(Path(self.database_url.removeprefix("sqlite:///")).resolve())
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.database_url)
 
     @property
     def telegram_enabled(self) -> bool:

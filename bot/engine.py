@@ -29,12 +29,11 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import reply_outbox
+from bot import picks, reply_outbox
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.conversation import assessment, home, quick_answer
-from bot.directory import person_lookup
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
@@ -58,6 +57,8 @@ FEATURES: tuple[str, ...] = (
     "bot.results.unit_results",
     "bot.follow_up.reminders",
     "bot.follow_up.plans",
+    "bot.follow_up.plan_changes",
+    "bot.follow_up.my_actions",
     "bot.follow_up.scheduler",
     "bot.workshop.routes",
 )
@@ -102,7 +103,7 @@ class Engine:
             module: ModuleType = import_module(name)
             module.register(self.registry)
         self.registry.action("cmd")(self._button_command)
-        self.registry.pending_prompt(person_lookup.PENDING_KIND)(self._picked)
+        self.registry.pending_prompt(picks.KIND)(self._picked)
 
     # ------------------------------------------------------------ entry point
 
@@ -164,7 +165,7 @@ class Engine:
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
         event_order.take(session, incoming)  # first, always: one person's events one at a time
-        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_time(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         replies = self._route(ctx, incoming)
@@ -208,6 +209,11 @@ class Engine:
 
     # ------------------------------------------------------------ routing
 
+    def answered_in_groups(self, text: str) -> bool:
+        """Whether a command typed in a group chat is one of the few answered there (a workshop's);
+        a platform that can take any other one to the person's private chat asks this first."""
+        return self._for_groups(Incoming(platform="", user_id="", text=text, is_private=False))
+
     def _for_groups(self, incoming: Incoming) -> bool:
         """Whether a group chat's event is one of the few answered there (a workshop's)."""
         if incoming.action is not None:
@@ -250,8 +256,8 @@ class Engine:
             return [error.reply()]
 
     def _picked(self, ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
-        """A number picked from a list of people: the command that asked runs again with the pick."""
-        answer = person_lookup.picked(ctx, pending, text)
+        """A number picked from a list (bot/picks.py): the command that asked runs again with it."""
+        answer = picks.picked(ctx, pending, text)
         if isinstance(answer, list):
             return answer
         words, args = answer
@@ -285,14 +291,15 @@ class Engine:
                     )
                 ]
             return self._run(ctx, command, args)
-        response = assessment.current_response(ctx)
-        if response is not None:
-            return assessment.on_text(ctx, response, text)
         if len(words) == 1 and words[0].lower().strip("!.,") in GREETINGS:
-            # "hej" is the most common first message of all: answer it as the platform's start.
+            # "hej" is the most common first message of all: answer it as the platform's start,
+            # also part-way through an assessment (after `pausa`, "hej" is not an answer).
             greeted = self.registry.match(["start"])
             if greeted is not None:
                 return greeted[0].run(ctx, [])
+        response = assessment.current_response(ctx)
+        if response is not None:
+            return assessment.on_text(ctx, response, text)
         suggestion = self._closest_command(ctx, words)
         if suggestion is not None:
             return [

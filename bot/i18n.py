@@ -125,7 +125,9 @@ class Translator:
         return format_date(value, format=pattern, locale=self._babel_locale)
 
     def datetime(self, value: datetime, tz: str = "Europe/Stockholm") -> str:
-        return format_datetime(value, format="short", tzinfo=_zone(tz), locale=self._babel_locale)
+        # Day first and a 24-hour clock in both languages ("4 December 2026 04:56"): Babel's
+        # English "short" said "12/4/26, 4:56 AM", which a Swedish reader takes for 12 April.
+        return format_datetime(value, format="d MMMM y HH:mm", tzinfo=_zone(tz), locale=self._babel_locale)
 
 
 def _zone(name: str) -> ZoneInfo:

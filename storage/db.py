@@ -148,7 +148,7 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (creates it on an empty database).
 
     Alembic is imported only when there is something to do: most starts find the schema current,
-    and loading alembic and running its scripts was a tenth of the start-up time and memory."""
+    and loading alembic and its scripts is a noticeable part of a start (bench/RESULTS.md)."""
     if is_current(engine):
         return
     from alembic import command

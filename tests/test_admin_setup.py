@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot.clock import ManualClock
 from bot.messages import Address, Reply
@@ -183,7 +184,7 @@ def test_admin_sets_up_region_and_five_staff_complete_a_round(runtime: Runtime, 
     assert "Alva Admin" in log
 
 
-def _person_ids(session, *user_ids: str) -> list[int]:
+def _person_ids(session: Session, *user_ids: str) -> list[int]:
     return list(session.scalars(select(Identity.person_id).where(Identity.platform_user_id.in_(user_ids))))
 
 
@@ -196,7 +197,9 @@ def test_claim_code_is_single_use_and_gone_once_there_is_an_admin(runtime: Runti
         assert session.scalar(select(func.count()).select_from(Person).where(Person.is_admin)) == 1
 
 
-def test_restart_without_admin_offers_the_same_code_and_with_admin_none(runtime: Runtime, clock) -> None:
+def test_restart_without_admin_offers_the_same_code_and_with_admin_none(
+    runtime: Runtime, clock: ManualClock
+) -> None:
     from bot import runtime as runtime_module
 
     again = runtime_module.start(runtime.config, clock)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.clock import ManualClock
 from bot.runtime import Runtime
 from tests.harness import Conversation, texts
 from tests.org_setup import claim_admin, code_from
@@ -83,7 +84,8 @@ def test_start_with_a_code_keeps_the_round_buttons_last(runtime: Runtime) -> Non
     # The round's button is what a number or a tap picks; no "Ready when you are" keyboard after it.
     assert [c.payload for c in bo.choices()] == ["o:1"]
     assert "Ready when you are" not in bo.last.text
-    offered = [c.label for c in (bo.say("assess") and bo.choices())]
+    bo.say("assess")
+    offered = [c.label for c in bo.choices()]
     assert offered[0] == "Digital competence for library staff (closes 18 December)"
     assert "Digital competence for library staff (on your own)" in offered
 
@@ -113,7 +115,7 @@ def test_a_plan_item_due_in_the_past_is_refused(runtime: Runtime) -> None:
 
 
 def test_swedish_quotes_an_action_the_swedish_way() -> None:
-    from bot.follow_up.plans import quoted
+    from bot.follow_up.plan_items import quoted
     from bot.i18n import translator
 
     assert quoted(translator("sv"), "Filmverkstad") == "”Filmverkstad”"
@@ -188,6 +190,7 @@ def test_a_latest_round_without_results_offers_the_earlier_rounds(runtime: Runti
     admin = claim_admin(runtime)
     admin.say('unit create "Ystad bibliotek"')
     admin.say('round open digcomp-library "Ystad bibliotek" closes 2026-12-18 name "Höst 2026"')
+    assert isinstance(runtime.clock, ManualClock)
     runtime.clock.advance(minutes=1)
     admin.say('round open school-digital-maturity "Ystad bibliotek" closes 2026-12-19')
     said = texts(admin.say('unit results "Ystad bibliotek"'))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,7 +81,7 @@ event = st.tuples(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(event, min_size=1, max_size=40))
-def test_any_sequence_of_events_keeps_the_engine_sound(app: Runtime, events) -> None:
+def test_any_sequence_of_events_keeps_the_engine_sound(app: Runtime, events: list[Any]) -> None:
     n = next(_people)
     people = [
         Conversation(app.engine, f"prop-{n}-{i}", platform="telegram", display_name=f"P{i}") for i in range(3)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.i18n import translator
+from bot.runtime import Runtime
 from instruments import bundled_files
 from instruments.schema import InstrumentInvalid, iter_texts, parse_instrument
 from storage.models import Answer
@@ -144,7 +145,7 @@ def scale_instrument(points: int) -> str:
 
 @pytest.mark.parametrize("points", [4, 10])
 def test_scales_from_4_to_10_points_can_be_installed_and_answered(
-    anna: Conversation, runtime, points: int
+    anna: Conversation, runtime: Runtime, points: int
 ) -> None:
     from bot.directory import catalogue
     from storage.db import transaction

@@ -6,6 +6,7 @@ import dataclasses
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from adapters import launch
 from bot.clock import ManualClock
@@ -26,7 +27,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -56,7 +56,7 @@ def by_hand(code: str) -> tuple[int, float, float, tuple[int, ...], int]:
     asked = [
         i for i in range((shown_at + 1) * THRESHOLD) if not (code == "B1" and i // THRESHOLD in NOT_ASKED_B1)
     ]
-    values = [v for i in asked if (v := ROWS[i][2 + index]) is not None]
+    values = [v for i in asked if isinstance(v := ROWS[i][2 + index], int)]
     distribution = tuple(sum(1 for v in values if v == point) for point in range(1, 6))
     skipped = sum(1 for i in asked if ROWS[i][2 + index] is None)
     return len(values), statistics.mean(values), statistics.stdev(values), distribution, skipped
@@ -71,7 +71,7 @@ def area_by_hand(codes: tuple[str, ...]) -> tuple[int, float, float]:
             v
             for code in codes
             if not (code == "B1" and i // THRESHOLD in NOT_ASKED_B1)
-            and (v := ROWS[i][2 + CODES.index(code)]) is not None
+            and isinstance(v := ROWS[i][2 + CODES.index(code)], int)
         ]
         return sum(values) / len(values) if values else None
 

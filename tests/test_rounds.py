@@ -46,7 +46,7 @@ def invitations(runtime: Runtime) -> dict[str, Outbox]:
             "I don't know an instrument called digcomp-libary.",
         ),
         ('round open digcomp-library "Ystad bibliotek" closes 2026-11-22', "2026-11-22 has already passed"),
-        ('round open digcomp-library "Ystad bibliotek" closes 12/12/2026', "12/12/2026 is not a date"),
+        ('round open digcomp-library "Ystad bibliotek" closes 31/2', "31/2 is not a date"),
         ('round open digcomp-library "Ystad bibliotek" closes 2026-02-30', "2026-02-30 is not a date"),
         ('round open digcomp-library "Ystad bibliotek" closes 2026-12-12 threshold 2', "at least 3"),
         ('round open digcomp-library "Ystad bibliotek" closes 2026-12-12 threshold many', "at least 3"),

@@ -215,7 +215,7 @@ def test_typed_answers_in_the_dm(bot: SlackBot) -> None:
     assert "Please answer with a number from 1 to 7" in last
     assert "Statement 3/24" in last
     with bot.runtime.sessions() as session:
-        assert sorted(v for (v,) in session.execute(select(Answer.value))) == [5, 6]
+        assert list(session.scalars(select(Answer.value).order_by(Answer.value))) == [5, 6]
 
 
 def test_language_follows_the_slack_locale(bot: SlackBot) -> None:
@@ -312,6 +312,7 @@ def test_a_forged_button_value_is_refused_and_nothing_stored(bot: SlackBot) -> N
         bot.click(_buttons(bot.last_with_buttons())[0]["text"]["text"])
     with bot.runtime.sessions() as session:
         response_id = session.scalar(select(Response.id))
+    assert response_id is not None
     for forged in (f"a:{response_id}:999:5", f"a:{response_id + 1}:111:5", f"a:{response_id}:111:9", "zz:1"):
         bot.click("5", value=forged)
         assert "That button is not valid any more" in _text(bot.messages()[-1])

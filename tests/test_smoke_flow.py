@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.runtime import Runtime
 from storage.models import Answer, Response, ResponseStatus
 from tests.harness import Conversation, texts
 
 
-def test_staff_member_completes_library_assessment_by_buttons(anna: Conversation, runtime) -> None:
+def test_staff_member_completes_library_assessment_by_buttons(anna: Conversation, runtime: Runtime) -> None:
     anna.say("assess")
     anna.click("Digital competence for library staff")
     for _ in range(4):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -61,7 +62,7 @@ class Person:
         offer = await wait_for(self._offer)
         self.press(offer, LIBRARY)
         for n in range(1, 5):
-            question = await wait_for(lambda n=n: self.question(f"Background question {n}/4"))
+            question = await wait_for(partial(self.question, f"Background question {n}/4"))
             self.press(question, question.button_texts()[0][0])
         return await wait_for(lambda: self.question("Statement 1/24"))
 

@@ -5,10 +5,13 @@ its distribution and a timer, votes, notes, moving on, pausing, resuming and the
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import openpyxl
 from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 from sqlalchemy import select
 
 from bot.clock import ManualClock
@@ -21,12 +24,12 @@ from bot.workshop import agenda
 from storage.db import transaction
 from storage.models import ActionPlan, Outbox, OutboxState, PlanItem, PlanItemStatus, Role, WorkshopNote
 from tests.harness import Conversation, texts
-from tests.report_data import GOLDEN, add_responses, install_mini, make_round, make_unit
+from tests.report_data import GOLDEN, Row, add_responses, install_mini, make_round, make_unit
 from tests.test_unit_results import join
 from tests.timed import RecordingSender
 
 
-def school(runtime: Runtime, rows=GOLDEN) -> tuple[int, int]:
+def school(runtime: Runtime, rows: Sequence[Row] = GOLDEN) -> tuple[int, int]:
     """Ystad school, whose six staff answered the mini survey (threshold 3)."""
     now = runtime.clock.now()
     with transaction(runtime.sessions) as session:
@@ -292,9 +295,9 @@ def test_the_pack_is_a_printable_document_with_the_notes_and_the_priorities(runt
     assert "One shared folder for the slides" in a1
     assert "Sven" not in "\n".join(pages)
     assert "Our priorities\nA2 We plan together. (2 votes)\nA1 We share material. (1 vote)" in pages[-1]
-    catalog = reader.trailer["/Root"]
+    catalog = reader.root_object
     assert "/StructTreeRoot" in catalog
-    assert catalog["/MarkInfo"]["/Marked"]
+    assert cast(DictionaryObject, catalog["/MarkInfo"])["/Marked"]
     sheet = pia.click("Spreadsheet")[0].file
     assert sheet is not None
     workbook = openpyxl.load_workbook(io.BytesIO(sheet.content))
@@ -337,3 +340,25 @@ def test_what_other_units_at_the_same_level_adopted_shows_only_counts_of_enough_
     three = texts(pia.press(ended[0].flat_choices[0].payload))
     assert "Other units at this level adopted most often:\n• Plan one lesson together. (3 units)" in three
     assert not any(name in three for name in ("Lund", "Malmö", "north"))
+
+
+def test_forged_workshop_buttons_get_a_friendly_answer_and_change_nothing(runtime: Runtime) -> None:
+    unit, _ = school(runtime)
+    pia = principal(runtime, unit)
+    first = pia.say("workshop start")[2]
+    workshop_id = first.flat_choices[0].payload.split(":")[1]
+    for forged in (
+        "wv:999:A2",
+        f"wv:{workshop_id}:Z9",
+        f"wv:{workshop_id}",
+        f"wm:{workshop_id}:x:next",
+        f"wm:{workshop_id}:1:jump",
+        "wm:abc",
+        f"wa:{workshop_id}:A2:x",
+        f"wf:{workshop_id}:exe",
+        "wp:",
+    ):
+        answer = texts(pia.press(forged))
+        assert answer
+        assert "went wrong" not in answer, forged
+    assert pia.say("workshop next")[0].text.startswith("Statement 2/4")

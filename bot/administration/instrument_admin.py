@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot import audit
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.directory import catalogue
 from bot.i18n import N_
 from bot.messages import Reply
@@ -197,7 +197,7 @@ def show(ctx: Context, args: list[str]) -> list[Reply]:
 
 def activate(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
-    if len(args) != 2 or not args[1].isdigit():
+    if len(args) != 2 or not digits(args[1]):
         raise UsageError(
             t._(
                 "Write instrument activate, the id and the version, for example: instrument activate digcomp-library 2"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.administration.units import person_zone
-from bot.commands import Context
+from bot.commands import Context, digits
 from bot.config import Config
 from bot.conversation.assessment import about_minutes
 from bot.directory import catalogue
@@ -138,7 +138,7 @@ def still_wanted(session: Session, row: Due, now: datetime) -> Verdict:
     """Just before sending: an invitation to a round that has closed is dropped, and one whose
     person has since gone away or moved time zone waits for their next working hour."""
     parts = row.idempotency_key.split(":")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts[1:]):
+    if len(parts) != 3 or not all(digits(p) for p in parts[1:]):
         return None
     round_ = session.get(Round, int(parts[1]))
     participant = session.scalar(

@@ -6,7 +6,6 @@ opening the same round again only invites people who were not invited before.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -19,8 +18,9 @@ from bot.administration.command_options import split_options
 from bot.administration.instrument_admin import unknown_instrument
 from bot.administration.invitations import invite_members, round_unit_ids
 from bot.administration.units import find_unit, person_zone, require_unit_rights
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation.closed_rounds import abandon_unfinished
+from bot.dates import parse_date
 from bot.directory.catalogue import round_title
 from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.i18n import N_
@@ -43,7 +43,6 @@ from storage.models import (
 MIN_THRESHOLD = 3
 MAX_THRESHOLD = 1000
 MAX_NAME = 200
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # ------------------------------------------------------------------ reading the command
@@ -69,13 +68,12 @@ class RoundRequest:
 
 def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
     t = ctx.t
-    try:
-        day = date.fromisoformat(raw) if _DATE.match(raw) else None
-    except ValueError:
-        day = None
-    if day is None:
-        raise UsageError(t._("%(date)s is not a date: write it as YYYY-MM-DD, e.g. 2026-12-12.", date=raw))
     zone = person_zone(ctx)
+    day = parse_date(raw, ctx.now.astimezone(zone).date())
+    if day is None:
+        raise UsageError(
+            t._("%(date)s is not a date: write it as e.g. 2026-12-12, 12/12 or 12 december.", date=raw)
+        )
     if day < ctx.now.astimezone(zone).date():
         raise UsageError(t._("%(date)s has already passed: choose a closing date in the future.", date=raw))
     # Open through the whole closing day, in the time zone of whoever opened the round.
@@ -85,7 +83,7 @@ def _closing(ctx: Context, raw: str) -> tuple[date, datetime]:
 def _threshold(ctx: Context, raw: str | None) -> int:
     if raw is None:
         return max(MIN_THRESHOLD, ctx.config.anonymity_threshold)
-    if not raw.isdigit() or not MIN_THRESHOLD <= int(raw) <= MAX_THRESHOLD:
+    if not digits(raw) or not MIN_THRESHOLD <= int(raw) <= MAX_THRESHOLD:
         raise UsageError(
             ctx.t._(
                 "The threshold must be a whole number of at least %(min)s, so no one's answers can be singled out.",
@@ -298,7 +296,7 @@ def find_round(ctx: Context, text: str) -> Round:
     t = ctx.t
     wanted = text.strip().removeprefix("#")
     rounds = _visible_rounds(ctx, open_only=False)
-    if wanted.isdigit():
+    if digits(wanted):
         found = [r for r in rounds if r.id == int(wanted)]
     else:
         found = [r for r in rounds if r.name and r.name.casefold() == wanted.casefold()]

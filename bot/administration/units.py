@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot import audit
 from bot.administration import join_codes
 from bot.administration.command_options import split_options
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.directory import person_lookup
 from bot.i18n import N_, Translator
 from bot.messages import Reply
@@ -246,7 +246,7 @@ def person_zone(ctx: Context) -> ZoneInfo:
 
 
 def _bounded(t: Translator, raw: str, word: str, low: int, high: int) -> int:
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not digits(raw) or not low <= int(raw) <= high:
         raise UsageError(
             t._("%(word)s must be a number from %(low)s to %(high)s.", word=word, low=low, high=high)
         )

@@ -17,7 +17,7 @@ Button payloads (at most 64 bytes, Telegram's limit), all checked as untrusted i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import (
@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.commands import Audience, Context, Registry
-from bot.conversation import anonymity, closed_rounds
+from bot.conversation import anonymity, closed_rounds, last_time
 from bot.conversation.answer_decision import Decision, Effect, StepAnswer, decide
 from bot.conversation.assessment_state import (
     State,
@@ -343,17 +343,11 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
     _infer_role(ctx, state, unit_id)
     steps = state.steps
     state.response.cursor = state.next_unanswered(steps, -1) or 0
-    n_items = len(instrument.items_for(response.role))
     intro = [pick(instrument.title, ctx.locale)]
     if instrument.description:
         intro.append(pick(instrument.description, ctx.locale))
     intro.append(
-        t.ngettext(
-            "%(n)s statement, %(duration)s.",
-            "%(n)s statements, %(duration)s.",
-            n_items,
-            duration=about_minutes(t, n_items),
-        )
+        size_line(t, instrument, response.role)
         + " "
         + t._("You can pause whenever you like and continue later: just type assess.")
     )
@@ -375,12 +369,66 @@ def begin(ctx: Context, version_id: int, *, round_: Round | None, unit_id: int |
         intro.append(t._("Only you see your answers."))
     remaining_background = sum(1 for s in steps if s.background and not state.answered(s))
     if remaining_background:
-        intro.append(
-            t.ngettext(
-                "First %(n)s background question.", "First %(n)s background questions.", remaining_background
-            )
+        intro.append(background_line(t, remaining_background, len(instrument.background)))
+    return [Reply("\n\n".join(intro)), _with_last_time(ctx, state, question(ctx.t, state))]
+
+
+def _with_last_time(ctx: Context, state: State, first: Reply) -> Reply:
+    """The first background question, with a button for last time's answers if there are any."""
+    earlier = last_time.previous_background(ctx.session, ctx.person.id, state.instrument, state.response.id)
+    unanswered = {k: v for k, v in earlier.items() if k not in state.background}
+    if not unanswered or state.steps[state.response.cursor].background is None:
+        return first
+    choice = last_time.offer(ctx.t, state.instrument, unanswered, state.response.id)
+    return replace(first, choices=(*first.choices, (choice,)))
+
+
+def on_last_time(ctx: Context, args: list[str]) -> list[Reply]:
+    """Button `sb:<response>`: fill in the background questions as in the last completed response."""
+    response = _owned_response(ctx, args[0]) if len(args) == 1 else None
+    if response is None:
+        return [invalid_button(ctx)]
+    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
+        return closed
+    if response.status is not ResponseStatus.IN_PROGRESS:
+        return [_finished(ctx)]
+    _make_current(ctx, response)
+    state = load_state(ctx.session, response)
+    earlier = last_time.previous_background(ctx.session, ctx.person.id, state.instrument, response.id)
+    for question_id, option_id in earlier.items():
+        if question_id not in state.background:
+            _store_background(ctx, state, question_id, option_id)
+    response.cursor = state.next_unanswered(state.steps, -1) or 0
+    return [question(ctx.t, state, note=ctx.t._("Filled in as last time."))]
+
+
+def size_line(t: Translator, instrument: Instrument, role: str | None) -> str:
+    """How many statements the person will be asked, as the headings will count them: where the
+    role question is still to come and roles are asked different numbers, the range."""
+    counts = sorted({len(instrument.items_for(r)) for r in instrument.roles}) if role is None else []
+    if len(counts) > 1:
+        return t._(
+            "%(low)s to %(high)s statements depending on your role, %(duration)s.",
+            low=counts[0],
+            high=counts[-1],
+            duration=about_minutes(t, counts[-1]),
         )
-    return [Reply("\n\n".join(intro)), question(ctx.t, state)]
+    n = counts[0] if counts else len(instrument.items_for(role))
+    return t.ngettext(
+        "%(n)s statement, %(duration)s.", "%(n)s statements, %(duration)s.", n, duration=about_minutes(t, n)
+    )
+
+
+def background_line(t: Translator, remaining: int, total: int) -> str:
+    """The background questions still to answer, agreeing with the headings' "2/3"."""
+    if remaining == total:
+        return t.ngettext("First %(n)s background question.", "First %(n)s background questions.", total)
+    return t.ngettext(
+        "First %(n)s more background question (of %(total)s; the others are already answered).",
+        "First %(n)s more background questions (of %(total)s; the others are already answered).",
+        remaining,
+        total=total,
+    )
 
 
 def _infer_role(ctx: Context, state: State, unit_id: int | None) -> None:
@@ -775,3 +823,4 @@ def register(registry: Registry) -> None:
     registry.action("r")(on_resume)
     registry.action("i")(start_instrument)
     registry.action("o")(start_round)
+    registry.action(last_time.ACTION)(on_last_time)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.commands import Context, Registry
+from bot.commands import Context, Registry, digits
 from bot.directory import catalogue
 from bot.directory.catalogue import round_title
 from bot.messages import Choice, Reply
@@ -79,7 +79,7 @@ def _has_values(session: Session, response_id: int) -> bool:
 
 def partial_result(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `pr:<response>`: the result of an unfinished response in a closed, named round."""
-    response = ctx.session.get(Response, int(args[0])) if len(args) == 1 and args[0].isdigit() else None
+    response = ctx.session.get(Response, int(args[0])) if len(args) == 1 and digits(args[0]) else None
     round_ = ctx.session.get(Round, response.round_id) if response and response.round_id else None
     if (
         response is None

@@ -92,6 +92,20 @@ def join(ctx: Context, args: list[str]) -> list[Reply]:
     return [Reply(text), *invitations.enroll_after_join(ctx, joined.unit_name)]
 
 
+def _named_for(
+    locale: str, words: tuple[str, ...], aliases: tuple[tuple[str, ...], ...], example: str
+) -> tuple[str, str]:
+    """A command's name and example as the reader says it: a command's first alias is its Swedish
+    name, shown first to a Swedish reader (the English one, which works too, in brackets)."""
+    english = " ".join(words)
+    if locale != "sv" or not aliases:
+        return english, example
+    swedish = " ".join(aliases[0])
+    if example.startswith(english):
+        example = swedish + example[len(english) :]
+    return f"{swedish} ({english})", example
+
+
 def help_command(registry: Registry, ctx: Context, _args: list[str]) -> list[Reply]:
     """Only the commands this person may use, each with an example (of those in `registry`)."""
     t = ctx.t
@@ -100,9 +114,8 @@ def help_command(registry: Registry, ctx: Context, _args: list[str]) -> list[Rep
     for_example = t._("e.g.")
     for command in registry.commands:
         if command.listed and may_use(ctx.session, ctx.person, command.audience):
-            lines.append(
-                f"• {' '.join(command.words)}: {t._(command.summary)}  ({for_example} {command.example})"
-            )
+            name, example = _named_for(t.locale, command.words, command.aliases, command.example)
+            lines.append(f"• {name}: {t._(command.summary)}  ({for_example} {example})")
     lines.append(
         t._(
             "While answering: press a button or type a number; skip, back and ? (what does it mean) work too."

@@ -23,8 +23,9 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from bot import audit
-from bot.commands import Audience, Context, Registry, UsageError
+from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation import assessment, assessment_state
+from bot.dates import parse_date
 from bot.directory import catalogue
 from bot.follow_up.reminder_rules import DEFAULT_RULE, ReminderRule, RuleInvalid, parse_rule
 from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit, unit_lines, zone
@@ -218,7 +219,7 @@ def closing_day(round_: Round, person: Person) -> date:
 
 def parse_key(k: str) -> tuple[int, int] | None:
     parts = k.split(":")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
+    if len(parts) != 4 or not all(digits(p) for p in parts[1:]):
         return None
     return int(parts[1]), int(parts[2])
 
@@ -258,10 +259,7 @@ def _rounds_of(ctx: Context, args: list[str]) -> list[RoundParticipant]:
     )
     if args:
         wanted = " ".join(args)
-        if wanted.isdigit():
-            query = query.where(Round.id == int(wanted))
-        else:
-            query = query.where(Round.name == wanted)
+        query = query.where(Round.id == int(wanted)) if digits(wanted) else query.where(Round.name == wanted)
     return list(ctx.session.scalars(query))
 
 
@@ -293,11 +291,13 @@ def remind(ctx: Context, args: list[str]) -> list[Reply]:
     return [Reply(t._("OK, I will remind you again if you have not finished."))]
 
 
-def parse_day(text: str, t: Translator) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(t._("Write the date as YYYY-MM-DD, for example 2027-01-08.")) from None
+def parse_day(text: str, t: Translator, today: date) -> date:
+    day = parse_date(text, today)
+    if day is None:
+        raise UsageError(
+            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=text)
+        )
+    return day
 
 
 def away(ctx: Context, args: list[str]) -> list[Reply]:
@@ -308,8 +308,8 @@ def away(ctx: Context, args: list[str]) -> list[Reply]:
         return [Reply(t._("Welcome back! Reminders and follow-ups are on again."))]
     if len(args) != 2 or args[0].lower() not in ("until", "till", "tills"):
         raise UsageError(t._("Write away until and a date, for example: away until 2027-01-08"))
-    day = parse_day(args[1], t)
     today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
+    day = parse_day(args[1], t, today)
     if day < today:
         raise UsageError(
             t._("That date has already passed: write the last day you are away, e.g. away until 2027-01-08.")
@@ -340,7 +340,8 @@ def unit_holidays(ctx: Context, args: list[str]) -> list[Reply]:
             t._("I don't know the unit %(unit)s. Type unit list to see the units.", unit=args[0])
         )
     if len(args) == 3:
-        first, last = parse_day(args[1], t), parse_day(args[2], t)
+        today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
+        first, last = parse_day(args[1], t, today), parse_day(args[2], t, today)
         if last < first:
             raise UsageError(t._("The last day comes before the first day."))
         ctx.session.add(UnitHoliday(unit_id=unit.id, first_day=first, last_day=last))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from bot.i18n import Translator
 from bot.results.charts import role_title
-from bot.results.reports import UnitReport
-from instruments.schema import pick
+from bot.results.reports import AreaResult, UnitReport
+from bot.results.roll_up import RollUp
+from instruments.schema import Instrument, pick
 
 
 def round_label(t: Translator, report: UnitReport) -> str:
@@ -54,28 +55,25 @@ def anonymity_note(t: Translator, report: UnitReport) -> str | None:
 
 
 def area_lines(t: Translator, report: UnitReport) -> list[str]:
-    lines = []
-    for result in report.areas:
-        area = report.instrument.area(result.area_id)
-        title = pick(area.title if area else None, t.locale)
-        stat = result.stat
-        if stat.sd is not None:
-            line = t._(
-                "• %(area)s %(mean)s (spread %(sd)s)",
-                area=title,
-                mean=t.number(stat.mean),
-                sd=t.number(stat.sd),
-            )
-        else:
-            line = t._("• %(area)s %(mean)s", area=title, mean=t.number(stat.mean))
-        if result.change is not None and report.previous_round_name:
-            line += " " + t._(
-                "(%(change)s since %(round)s)",
-                change=t.signed(result.change),
-                round=report.previous_round_name,
-            )
-        lines.append(line)
-    return lines
+    return [_area_line(t, report.instrument, a, report.previous_round_name) for a in report.areas]
+
+
+def _area_line(t: Translator, instrument: Instrument, result: AreaResult, previous: str | None) -> str:
+    area = instrument.area(result.area_id)
+    title = pick(area.title if area else None, t.locale)
+    stat = result.stat
+    if stat.sd is not None:
+        line = t._(
+            "• %(area)s %(mean)s (spread %(sd)s)",
+            area=title,
+            mean=t.number(stat.mean),
+            sd=t.number(stat.sd),
+        )
+    else:
+        line = t._("• %(area)s %(mean)s", area=title, mean=t.number(stat.mean))
+    if result.change is not None and previous:
+        line += " " + t._("(%(change)s since %(round)s)", change=t.signed(result.change), round=previous)
+    return line
 
 
 def whose_view_lines(t: Translator, report: UnitReport) -> list[str]:
@@ -145,4 +143,49 @@ def summary(t: Translator, report: UnitReport, *, weakest: int = 5) -> str:
             if block:
                 lines.append("")
                 lines.extend(block)
+    return "\n".join(lines)
+
+
+def roll_up_summary(t: Translator, rolled: RollUp) -> str:
+    """A region's units in a round: the total, then each unit side by side."""
+    lines = [t._('%(unit)s · Round "%(round)s"', unit=rolled.unit_name, round=rolled.round_name)]
+    shown = rolled.shown
+    if not shown:
+        lines.append(
+            t._("No unit of %(unit)s has a result to show in this round yet.", unit=rolled.unit_name)
+        )
+    else:
+        lines.append(
+            t._(
+                "Total of %(n)s answers in %(shown)s of %(units)s units:",
+                n=rolled.respondents,
+                shown=len(shown),
+                units=len(rolled.members),
+            )
+        )
+        lines.extend(_area_line(t, rolled.instrument, a, rolled.previous_round_name) for a in rolled.areas)
+    lines.append("")
+    lines.append(t._("Side by side:"))
+    titles = {a.id: pick(a.title, t.locale) for a in rolled.instrument.areas}
+    for member in rolled.members:
+        if member.shown:
+            means = ", ".join(f"{titles[a.area_id]} {t.number(a.stat.mean)}" for a in member.areas)
+            lines.append(
+                t._(
+                    "• %(unit)s: %(means)s (%(n)s answers)",
+                    unit=member.unit_name,
+                    means=means,
+                    n=member.published,
+                )
+            )
+        elif member.withdrawn:
+            lines.append(t._("• %(unit)s: withdrawn for now", unit=member.unit_name))
+        else:
+            lines.append(
+                t._(
+                    "• %(unit)s: no result yet (it is shown from %(n)s answers on)",
+                    unit=member.unit_name,
+                    n=member.threshold,
+                )
+            )
     return "\n".join(lines)

@@ -27,10 +27,10 @@ from bot.results.reports import (
     find_round,
     find_unit,
     latest_round,
-    published_answers,
     rounds_of_unit,
     unit_report,
 )
+from bot.results.roll_up import has_subunits_in, roll_up, tree_rounds
 from storage.models import ActionPlan, Membership, Person, PlanItem, Round, RoundUnit, Unit
 
 WORKSHOP_WORDS = ("workshop", "verkstad")
@@ -74,6 +74,8 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
         else latest_round(ctx.session, unit.id, ctx.now)
     )
     if round_ is None:
+        round_ = _tree_round(ctx, unit, args[1] if len(args) > 1 else None)
+    if round_ is None:
         if len(args) > 1:
             raise UsageError(
                 t._(
@@ -84,6 +86,18 @@ def _choose(ctx: Context, args: list[str], units: set[int], command: str) -> Tar
             )
         raise UsageError(t._("%(unit)s has not taken part in any round yet.", unit=unit.name))
     return Target(unit, round_)
+
+
+def _tree_round(ctx: Context, unit: Unit, word: str | None) -> Round | None:
+    """For a unit that takes part only through its subunits (a region): their round, by name or
+    the latest that has opened."""
+    rounds = tree_rounds(ctx.session, unit.id)
+    if word is not None:
+        return next(
+            (r for r in rounds if r.name.lower() == word.lower() or word.lstrip("#") == str(r.id)), None
+        )
+    opened = [r for r in rounds if r.opens_at <= ctx.now] or rounds
+    return opened[0] if opened else None
 
 
 def _slug(text: str) -> str:
@@ -147,11 +161,15 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
     elif words and words[-1].lower() in WORKSHOP_WORDS:
         kind = "pdf"
         words.pop()
-    chosen = _choose(ctx, words, visible_units(ctx.session, ctx.person), "unit results")
+    visible = visible_units(ctx.session, ctx.person)
+    chosen = _choose(ctx, words, visible, "unit results")
     if isinstance(chosen, list):
         return chosen
-    report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     t = ctx.t
+    if kind is None and has_subunits_in(ctx.session, chosen.unit.id, chosen.round.id):
+        rolled = roll_up(ctx.session, chosen.unit.id, chosen.round, visible)
+        return [Reply(report_text.roll_up_summary(t, rolled))]
+    report = unit_report(ctx.session, chosen.unit.id, chosen.round.id)
     if kind is None:
         replies = result_replies(t, report)
         pulse = pulse_change.pulse_lines(ctx.session, t, report)
@@ -177,7 +195,11 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
 
 
 def export(ctx: Context, args: list[str]) -> list[Reply]:
-    """`export UNIT csv|xlsx [ROUND]`: the aggregates now; the raw answers only after a confirmation."""
+    """`export UNIT csv|xlsx [ROUND]`: the unit's result per area and statement, nothing finer.
+
+    Individual answers are never exported, not even pseudonymised: a row is one person's whole answer
+    vector, so two exports compared row by row show the row that left (someone who erased) or came,
+    and a row shows answers to statements the result hides because too few answered them."""
     t = ctx.t
     if len(args) < 2 or args[1].lower() not in ("csv", "xlsx"):
         raise UsageError(
@@ -194,48 +216,10 @@ def export(ctx: Context, args: list[str]) -> list[Reply]:
         report_files.aggregates_csv(t, report) if fmt == "csv" else report_files.aggregates_xlsx(t, report)
     )
     audit.record(ctx, "report.export", {"unit": report.unit_id, "round": report.round_id, "format": fmt})
-    ctx.person.pending = {
-        "kind": "export-raw",
-        "unit": report.unit_id,
-        "round": report.round_id,
-        "format": fmt,
-    }
     return [
         Reply(
             t._("The unit's result per area and statement."),
             file=FileOut(f"{file_stem(report)}-results.{fmt}", content, t._("Results")),
-        ),
-        Reply(
-            t._(
-                "Do you also need the individual answers? They come pseudonymised: no names or ids, a new "
-                "random code for each person in every export. Write YES to get them, anything else to skip."
-            )
-        ),
-    ]
-
-
-def confirm_raw_export(ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
-    t = ctx.t
-    if text.strip().upper() not in ("YES", "JA"):
-        return [Reply(t._("OK, no individual answers were exported."))]
-    unit_id, round_id, fmt = pending.get("unit"), pending.get("round"), str(pending.get("format"))
-    if not isinstance(unit_id, int) or not isinstance(round_id, int) or fmt not in ("csv", "xlsx"):
-        return [Reply(t._("OK, no individual answers were exported."))]
-    # Checked again: the confirmation may come much later, after rights have changed.
-    if not ctx.person.is_admin:
-        return [Reply(t._("Sorry, you don't have permission to do that. Type help to see what you can do."))]
-    report = unit_report(ctx.session, unit_id, round_id)
-    answers = published_answers(ctx.session, report)
-    if not answers:
-        return [Reply(report_text.summary(t, report))]
-    content = (
-        report_files.raw_csv(report, answers) if fmt == "csv" else report_files.raw_xlsx(report, answers)
-    )
-    audit.record(ctx, "report.export_raw", {"unit": unit_id, "round": round_id, "format": fmt})
-    return [
-        Reply(
-            t._("The individual answers, pseudonymised."),
-            file=FileOut(f"{file_stem(report)}-answers.{fmt}", content, t._("Answers (pseudonymised)")),
         )
     ]
 
@@ -358,4 +342,3 @@ def register(registry: Registry) -> None:
         'export "Ystad bibliotek" xlsx',
         aliases=("exportera",),
     )(export)
-    registry.pending_prompt("export-raw")(confirm_raw_export)

@@ -107,8 +107,11 @@ def _clear(replies: list[Reply]) -> None:
     assert not any(error in said for error in INTERNAL_ERRORS), said
 
 
+TwoPeople = tuple[Conversation, Conversation, int, int]  # Anna, Bo and their responses
+
+
 @pytest.fixture
-def two_people(runtime: Runtime) -> tuple[Conversation, Conversation, int, int]:
+def two_people(runtime: Runtime) -> TwoPeople:
     anna = Conversation(runtime.engine, "anna", platform="telegram", display_name="Anna Svensson")
     bo = Conversation(runtime.engine, "bo", platform="telegram", display_name="Bo Ek")
     return anna, bo, _start(anna), _start(bo)
@@ -129,7 +132,9 @@ HOSTILE_TEXTS = [
 ]
 
 
-def test_hostile_messages_get_a_clear_answer_and_change_nothing(runtime: Runtime, two_people) -> None:
+def test_hostile_messages_get_a_clear_answer_and_change_nothing(
+    runtime: Runtime, two_people: TwoPeople
+) -> None:
     anna, _bo, _anna_response, _bo_response = two_people
     before = _snapshot(runtime)
     for text in HOSTILE_TEXTS:
@@ -138,7 +143,9 @@ def test_hostile_messages_get_a_clear_answer_and_change_nothing(runtime: Runtime
     assert "too long" in anna.history[-len(HOSTILE_TEXTS)].text
 
 
-def test_forged_button_payloads_are_refused_and_change_nothing(runtime: Runtime, two_people) -> None:
+def test_forged_button_payloads_are_refused_and_change_nothing(
+    runtime: Runtime, two_people: TwoPeople
+) -> None:
     anna, _bo, anna_response, bo_response = two_people
     huge = "9" * 30
     forged = [
