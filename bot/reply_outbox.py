@@ -14,7 +14,9 @@ message and before the mark. Charts and files are made after the commit and are 
 row: a reply delivered by another process carries its text and buttons only.
 
 A person's replies never wait behind their own earlier bulk message: the dispatcher claims due
-replies before anything else.
+replies before anything else. A reply left behind by a dead process is dropped once the person has
+a newer one (`superseded`): the newer event showed them where they are, and the old edit would
+turn the message they see back into a question they have answered.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.messages import Incoming, Reply, replies_to_json
-from bot.outbox import REPLY_KIND
+from bot.outbox import CANCEL, REPLY_KIND, Due, Verdict, register_check
 from storage.db import upsert_insert
 from storage.driver_sql import Call, DriverStatement
 from storage.models import Outbox, OutboxState
@@ -137,3 +139,17 @@ def leave(session: Session, incoming: Incoming, unsent: Sequence[Reply], now: da
     and cannot have arrived): they are due now, for the dispatcher."""
     payload = replies_to_json([replace(r, image=None, file=None) for r in unsent])
     session.execute(_LEFT, {"key": key(incoming), "payload": payload, "now": now, "error": error[:500]})
+
+
+def superseded(session: Session, due: Due, _now: datetime) -> Verdict:
+    """Drop an event's replies once a later event of the person has replies of its own (one
+    person's events are handled in order, so a later row is a later event)."""
+    newer = session.scalar(
+        select(_outbox.c.id)
+        .where(_outbox.c.person_id == due.person_id, _outbox.c.kind == KIND, _outbox.c.id > due.id)
+        .limit(1)
+    )
+    return CANCEL if newer is not None else None
+
+
+register_check(KIND, superseded)
