@@ -345,10 +345,13 @@ class SlackAdapter:
                 respond(text=_plain(self.engine.notice(Notice.FOREIGN_WORKSPACE, user.locale)))
                 return
             channel = str(command.get("channel_id") or "")
-            # In a channel the command is the channel's (a workshop); anywhere else it is the DM's.
-            in_channel = bool(channel) and not channel.startswith("D")
-            where = channel if in_channel else self._dm(user_id)
             words = _unescape(str(command.get("text") or "")).strip()
+            # A workshop's command typed in a channel is the channel's; every other command, wherever
+            # it was typed, goes on in the person's DM with the app (the core says which is which).
+            in_channel = (
+                bool(channel) and not channel.startswith("D") and self.engine.answered_in_groups(words)
+            )
+            where = channel if in_channel else self._dm(user_id)
             incoming = self._incoming(
                 user_id,
                 user,

@@ -25,11 +25,11 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import picks
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, Context, Registry, UsageError, command_words
 from bot.config import Config
 from bot.conversation import assessment, home, quick_answer
-from bot.directory import person_lookup
 from bot.directory.people import identify, locale_of
 from bot.free_text import clean
 from bot.i18n import pick_locale, translator
@@ -53,6 +53,8 @@ FEATURES: tuple[str, ...] = (
     "bot.results.unit_results",
     "bot.follow_up.reminders",
     "bot.follow_up.plans",
+    "bot.follow_up.plan_changes",
+    "bot.follow_up.my_actions",
     "bot.follow_up.scheduler",
     "bot.workshop.routes",
 )
@@ -94,7 +96,7 @@ class Engine:
             module: ModuleType = import_module(name)
             module.register(self.registry)
         self.registry.action("cmd")(self._button_command)
-        self.registry.pending_prompt(person_lookup.PENDING_KIND)(self._picked)
+        self.registry.pending_prompt(picks.KIND)(self._picked)
 
     # ------------------------------------------------------------ entry point
 
@@ -136,7 +138,7 @@ class Engine:
 
     def _handle(self, session: Session, incoming: Incoming) -> list[Reply]:
         now = self.clock.now()
-        if incoming.event_id and not processed_events.first_delivery(session, incoming, now):
+        if incoming.event_id and not processed_events.first_time(session, incoming, now):
             return []
         ctx = self._context(session, incoming, now)
         if incoming.reply_to is not None and incoming.text and not incoming.text.lstrip().startswith("/"):
@@ -173,6 +175,11 @@ class Engine:
         )
 
     # ------------------------------------------------------------ routing
+
+    def answered_in_groups(self, text: str) -> bool:
+        """Whether a command typed in a group chat is one of the few answered there (a workshop's);
+        a platform that can take any other one to the person's private chat asks this first."""
+        return self._for_groups(Incoming(platform="", user_id="", text=text, is_private=False))
 
     def _for_groups(self, incoming: Incoming) -> bool:
         """Whether a group chat's event is one of the few answered there (a workshop's)."""
@@ -216,8 +223,8 @@ class Engine:
             return [error.reply()]
 
     def _picked(self, ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
-        """A number picked from a list of people: the command that asked runs again with the pick."""
-        answer = person_lookup.picked(ctx, pending, text)
+        """A number picked from a list (bot/picks.py): the command that asked runs again with it."""
+        answer = picks.picked(ctx, pending, text)
         if isinstance(answer, list):
             return answer
         words, args = answer

@@ -366,6 +366,12 @@ class PlanItem(Base):
     cadence_days: Mapped[int] = mapped_column(Integer, default=14)
     status: Mapped[PlanItemStatus] = mapped_column(_enum(PlanItemStatus), default=PlanItemStatus.NOT_STARTED)
     area_id: Mapped[str | None] = mapped_column(String(40))
+    # Adopted from an instrument: which of its actions (by position in that version's list), so
+    # everyone reads it in their own language; `text` is then the adopter's wording, kept as is.
+    action_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("instrument_version.id", name="fk_plan_item_action_version")
+    )
+    action_index: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 

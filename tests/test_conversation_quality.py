@@ -115,7 +115,7 @@ def test_a_plan_item_due_in_the_past_is_refused(runtime: Runtime) -> None:
 
 
 def test_swedish_quotes_an_action_the_swedish_way() -> None:
-    from bot.follow_up.plans import quoted
+    from bot.follow_up.plan_items import quoted
     from bot.i18n import translator
 
     assert quoted(translator("sv"), "Filmverkstad") == "”Filmverkstad”"

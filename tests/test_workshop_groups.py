@@ -23,7 +23,7 @@ from bot.runtime import Runtime
 from bot.runtime import start as start_runtime
 from storage.db import transaction
 from storage.models import Identity, Membership, Person, Role, WorkshopNote
-from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient
+from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient, dm_channel_id
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 from tests.test_telegram import data_of, telegram_config
 from tests.test_workshop import school
@@ -246,8 +246,14 @@ def test_a_slack_channel_runs_a_workshop_with_notes_in_threads(runtime: Runtime,
     channel.command("U0PIA", "workshop next")
     second = channel.find("Statement 2/4")
     channel.in_thread("U0SVEN", "Share slides in one folder", second)
+    # Any other command typed in the channel goes on in the person's DM, as before.
+    before = len(channel.messages())
     channel.command("U0SVEN", "assess")
-    assert "Let's talk in a private chat" in channel.messages()[-1]["text"]
+    assert len(channel.messages()) == before
+    assert (
+        "Which assessment would you like to take?"
+        in channel.fake.channel_messages(dm_channel_id("U0SVEN"))[-1]["text"]
+    )
     channel.command("U0PIA", "workshop end")
     assert "1) A2 We plan together. (1 vote)" in channel.messages()[-1]["text"]
     with runtime.sessions() as session:

@@ -11,12 +11,14 @@ from sqlalchemy import func, select
 
 from bot.commands import Context
 from bot.conversation import assessment
+from bot.directory import catalogue
 from bot.messages import Choice, Reply
 from bot.results import feedback
 from instruments.schema import pick
 from storage.models import ActionPlan, Membership, PlanItem, PlanItemStatus, Role
 
 START_PAYLOAD = "cmd:assess"
+MAX_ACTIONS = 10
 
 
 def home_summary(ctx: Context) -> list[str]:
@@ -24,6 +26,7 @@ def home_summary(ctx: Context) -> list[str]:
         *_in_progress(ctx),
         *_open_rounds(ctx),
         *_last_result(ctx),
+        *_my_actions(ctx),
         *_plans(ctx),
     ]
 
@@ -89,6 +92,26 @@ def _last_result(ctx: Context) -> list[str]:
                     level=pick(score.level.title, t.locale).lower(),
                 )
             )
+    return lines
+
+
+def _my_actions(ctx: Context) -> list[str]:
+    """The open plan items the person owns, in their language (to report on: `my actions`)."""
+    t = ctx.t
+    items = ctx.session.scalars(
+        select(PlanItem)
+        .where(PlanItem.owner_person_id == ctx.person.id, PlanItem.status != PlanItemStatus.DONE)
+        .order_by(PlanItem.id)
+        .limit(MAX_ACTIONS)
+    ).all()
+    if not items:
+        return []
+    lines = [t._("Your actions (type my actions to report on them):")]
+    for item in items:
+        text = catalogue.action_text(
+            ctx.session, item.action_version_id, item.action_index, item.text, ctx.locale
+        )
+        lines.append(f"• {text}")
     return lines
 
 

@@ -156,3 +156,17 @@ def round_title(session: Session, round_: Round, locale: str) -> str:
     if round_.name:
         return round_.name
     return pick(load(session, round_.instrument_version_id).title, locale)
+
+
+def action_text(
+    session: Session, version_id: int | None, index: int | None, fallback: str, locale: str
+) -> str:
+    """An instrument version's suggested action number `index` in `locale` (a plan item adopted
+    from it keeps the two), or `fallback` when there is none or it cannot be read."""
+    if version_id is None or index is None:
+        return fallback
+    try:
+        actions = load(session, version_id).actions
+    except Exception:
+        return fallback  # the version cannot be read: the wording kept with the item will do
+    return pick(actions[index].text, locale) if 0 <= index < len(actions) else fallback

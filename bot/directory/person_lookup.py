@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import picks
 from bot.commands import Context, UsageError
 from bot.i18n import Translator
-from bot.messages import Choice, Reply
 from storage.models import Identity, Membership, Person, Unit
 
-PENDING_KIND = "pick-person"
 MAX_LISTED = 20
 _MENTION = re.compile(r"^<@([A-Za-z0-9_.-]+)(?:\|[^>]*)?>$")
 _PICKED = re.compile(r"^#(\d{1,10})$")
@@ -100,8 +99,7 @@ def resolve(
     exact = by_platform_id(ctx, user_id) if user_id else None
     if exact is not None and (anyone_by_id or exact.id in candidates):
         return exact
-    pick = _pick_list(ctx, query, list(candidates.values()), where, asked)
-    raise UsageError(pick.text, pick.choices)
+    raise _pick_list(ctx, query, list(candidates.values()), where, asked)
 
 
 def _not_found(t: Translator, query: str, where: str) -> str:
@@ -116,35 +114,23 @@ def _named(person: Person, query: str) -> bool:
     return bool(wanted) and (name == wanted or name.split(" ")[0] == wanted)
 
 
-def _pick_list(ctx: Context, query: str, members: list[Person], where: str, asked: Asked) -> Reply:
+def _pick_list(ctx: Context, query: str, members: list[Person], where: str, asked: Asked) -> UsageError:
     t = ctx.t
     named = [p for p in members if _named(p, query)]
     listed = sorted(named or members, key=lambda p: (label(ctx.session, p).casefold(), p.id))[:MAX_LISTED]
     if not listed:
-        raise UsageError(_not_found(t, query, where))
+        return UsageError(_not_found(t, query, where))
     units = _units_of(ctx.session, [p.id for p in listed])
-    lines = [
+    question = (
         t._("Who do you mean by %(name)s? Pick a number; nothing was changed yet.", name=query)
         if named
-        else t._(
-            "I can't find anyone called %(name)s in %(where)s; nothing was changed.", name=query, where=where
-        )
-        + " "
-        + t._("Pick a number from the list:")
-    ]
-    for n, p in enumerate(listed, start=1):
-        shown = label(ctx.session, p)
-        lines.append(f"{n}. {shown}" + (f" · {units[p.id]}" if p.id in units else ""))
-    ctx.person.pending = {
-        "kind": PENDING_KIND,
-        "command": asked.command,
-        "args": list(asked.args),
-        "query": asked.query,
-        "people": [p.id for p in listed],
-    }
-    buttons = [Choice(str(n), f"cmd:{n}") for n in range(1, len(listed) + 1)]
-    rows = tuple(tuple(buttons[i : i + 5]) for i in range(0, len(buttons), 5))
-    return Reply("\n".join(lines), (*rows, (Choice(t._("Cancel"), "cmd:cancel"),)))
+        else _not_found(t, query, where) + " " + t._("Pick a number from the list:")
+    )
+    labels = [label(ctx.session, p) + (f" · {units[p.id]}" if p.id in units else "") for p in listed]
+    args = list(asked.args)
+    at = args.index(asked.query) if asked.query in args else len(args)
+    options = [[*args[:at], f"#{p.id}", *args[at + 1 :]] for p in listed]
+    return picks.ask(ctx, question, labels, asked.command, options)
 
 
 def _units_of(session: Session, person_ids: Sequence[int]) -> dict[int, str]:
@@ -158,23 +144,3 @@ def _units_of(session: Session, person_ids: Sequence[int]) -> dict[int, str]:
     for person_id, name in rows:
         units.setdefault(person_id, []).append(name)
     return {person_id: ", ".join(names) for person_id, names in units.items()}
-
-
-def picked(ctx: Context, pending: dict[str, object], text: str) -> tuple[str, list[str]] | list[Reply]:
-    """The answer to a pick list: the command and its arguments with the pick, or what to say."""
-    t = ctx.t
-    people = [p for p in pending.get("people", []) if isinstance(p, int)]  # type: ignore[attr-defined]
-    answer = text.strip().removesuffix(".")
-    if not (answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(people)):
-        if answer.isascii() and answer.isdigit():
-            ctx.person.pending = dict(pending)  # still waiting for a number from the list
-            return [Reply(t._("Pick one of 1 to %(n)s; nothing was changed.", n=len(people)))]
-        return [Reply(t._("Cancelled: nothing was changed."))]
-    args = [str(a) for a in pending.get("args", [])]  # type: ignore[attr-defined]
-    query = str(pending.get("query", ""))
-    chosen = f"#{people[int(answer) - 1]}"
-    index = args.index(query) if query in args else -1
-    if index < 0:
-        return [Reply(t._("Cancelled: nothing was changed."))]
-    args[index] = chosen
-    return str(pending.get("command", "")), args

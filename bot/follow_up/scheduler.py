@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, ManualClock
 from bot.commands import Audience, Context, Registry
-from bot.follow_up import plans, reminders, retention
+from bot.follow_up import plan_followups, reminders, retention
 from bot.follow_up.working_time import zone
 from bot.i18n import N_
 from bot.intake import processed_events
@@ -61,7 +61,7 @@ UNLOCK_SQL = (
 def scan(sessions: sessionmaker[Session], now: datetime, default_locale: str = "en") -> int:
     """Write every message due by `now` into the outbox; returns how many rows were written."""
     with transaction(sessions) as session:
-        return reminders.scan_reminders(session, now, default_locale) + plans.scan_plans(
+        return reminders.scan_reminders(session, now, default_locale) + plan_followups.scan_plans(
             session, now, default_locale
         )
 
@@ -190,7 +190,7 @@ def periodic(
         log.info("scan wrote %s outbox message(s)", written)
     forgotten = processed_events.forget_old(sessions, now)
     if forgotten:
-        log.info("forgot %s delivered event id(s) older than %s", forgotten, processed_events.KEEP)
+        log.info("forgot %s processed event id(s) older than %s", forgotten, processed_events.KEEP)
     retention.expire(sessions, now, retention_days)
 
 

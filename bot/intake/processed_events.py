@@ -30,7 +30,7 @@ _TABLE = Base.metadata.tables[ProcessedEvent.__tablename__]
 
 @cache
 def _insert(dialect: str) -> ReturningInsert[tuple[int]]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: a row back means this is the first delivery."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: a row back means this is the first time."""
     insert: ReturningInsert[tuple[int]] = (
         upsert_insert(dialect)(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
     )
@@ -45,8 +45,8 @@ def values(incoming: Incoming, now: datetime) -> dict[str, Any]:
     return {"platform": incoming.platform, "event_id": incoming.event_id, "at": now}
 
 
-def first_delivery(session: Session, incoming: Incoming, now: datetime) -> bool:
-    """Record the event id; False if it was recorded before (a re-delivery)."""
+def first_time(session: Session, incoming: Incoming, now: datetime) -> bool:
+    """Record the event id; False if it was recorded before (a repeat)."""
     result = session.execute(_insert(session.get_bind().dialect.name), values(incoming, now))
     return result.scalar() is not None
 

@@ -552,7 +552,6 @@ class FakeSlackAPI:
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
-            "chat.postEphemeral": self._chat_post_ephemeral,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
@@ -680,8 +679,8 @@ class FakeSlackAPI:
     ) -> None:
         """Enforce rates over a sliding 1 s window (429 + ``Retry-After: 1``); ``None`` disables a limit.
 
-        ``per_channel_per_second`` applies per (resolved) channel to ``chat.postMessage``,
-        ``chat.postEphemeral`` and ``chat.update``; ``overall_per_second`` to every authenticated API call.
+        ``per_channel_per_second`` applies per (resolved) channel to ``chat.postMessage`` and
+        ``chat.update``; ``overall_per_second`` to every authenticated API call.
         Rejected calls do not use up the window.
         """
         with self._lock:
@@ -829,7 +828,7 @@ class FakeSlackAPI:
         )
 
     def _rate_channel_key(self, method: str, params: Mapping[str, Any]) -> str | None:
-        if method not in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+        if method not in ("chat.postMessage", "chat.update"):
             return None
         channel = _as_str(params.get("channel")) or ""
         if method == "chat.postMessage" and channel[:1] in ("U", "W"):
@@ -1086,26 +1085,6 @@ class FakeSlackAPI:
         message.update(updated)
         reply = {key: value for key, value in updated.items() if key != "ts"}
         return {"ok": True, "channel": channel, "ts": ts, "text": updated.get("text", ""), "message": reply}
-
-    def _chat_post_ephemeral(self, params: dict[str, Any]) -> _JSON:
-        channel = self._resolve_channel(params.get("channel"), allow_user_ids=False)
-        user = _as_str(params.get("user")) or ""
-        if user not in self._users:
-            raise _ApiError("user_not_found")
-        dm_user = self._user_for_dm(channel)
-        if dm_user is not None:
-            member = dm_user == user
-        else:
-            registered = self._channels.get(channel)
-            member = registered is not None and (registered.members is None or user in registered.members)
-        if not member:
-            raise _ApiError("user_not_in_channel")
-        content = self._message_content(params)
-        ts = self._new_ts()
-        message = self._bot_message(content, ts)
-        message["user"] = user  # the recipient
-        self._ephemeral.setdefault(channel, []).append(message)
-        return {"ok": True, "message_ts": ts}
 
     def _views_publish(self, params: dict[str, Any]) -> _JSON:
         user_id = _as_str(params.get("user_id")) or ""
