@@ -95,14 +95,16 @@ def cmd_tick(args: argparse.Namespace, config: Config) -> int:
     finally:
         app.db.dispose()
     local = at.astimezone(ZoneInfo(config.default_timezone)).replace(tzinfo=None)
+    when = t.date(local.date(), "weekday") + " " + local.strftime("%H:%M")
     print(
-        t._(
-            "As of %(at)s: %(written)s new messages were due; %(sent)s shown above for people in the "
-            "terminal. Messages for Slack and Telegram wait for assessbot run.",
-            at=t.date(local.date(), "weekday") + " " + local.strftime("%H:%M"),
-            written=tick.written,
-            sent=tick.sent,
+        t.ngettext(
+            "As of %(at)s, %(n)s message went to people in the terminal (shown above).",
+            "As of %(at)s, %(n)s messages went to people in the terminal (shown above).",
+            tick.sent,
+            at=when,
         )
+        + " "
+        + t._("Messages for Slack and Telegram wait for assessbot run.")
     )
     return 0
 

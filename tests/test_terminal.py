@@ -123,7 +123,7 @@ def test_tick_runs_the_scheduled_work_as_of_a_given_time(
     assert cli.main(["tick", "--at", "2026-11-26T09:30"]) == 0
     again = capsys.readouterr().out
     assert "To sven" not in again
-    assert "0 new messages were due" in again
+    assert "0 messages went to people in the terminal" in again
 
 
 def test_tick_with_a_time_it_cannot_read_says_how_to_write_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,9 @@
 """Files made from a unit result: the exports (CSV or XLSX); the workshop pack is workshop_pack.py.
 
 All of them are made from a `UnitReport`, so they contain exactly what the chat shows and nothing
-below the anonymity threshold. Raw answers are exported only pseudonymised: no names, no platform
-ids, no background answers or times (which could single someone out), a fresh random code per
-response for each export, and rows in random order (completion order could identify people).
+below the anonymity threshold. There is no file of individual answers: a row of one person's
+answers, however pseudonymised, is that person's answers to whoever can tell the row apart
+(tests/privacy/test_reader_raw_export.py).
 
 openpyxl is imported when a spreadsheet is first made: loading it with the module would make
 every process start slower and hold more memory for files most processes never make.
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from bot.i18n import Translator
 from bot.results.reports import StatementResult, UnitReport
 from instruments.schema import pick
-from storage.models import AnswerKind
 
 # ---------------------------------------------------------------- rows shared by CSV and XLSX
 
@@ -114,32 +111,3 @@ def aggregates_csv(t: Translator, report: UnitReport) -> bytes:
 
 def aggregates_xlsx(t: Translator, report: UnitReport) -> bytes:
     return _xlsx([(t._("Areas"), _area_rows(t, report)), (t._("Statements"), _statement_rows(t, report))])
-
-
-def pseudonymised_rows(
-    report: UnitReport, answers: Iterable[tuple[int, str, AnswerKind, int | None]]
-) -> list[list[object]]:
-    """One row per response: a random code, then the answer to each statement."""
-    codes = [item.code for area in report.instrument.areas for item in area.items]
-    by_response: dict[int, dict[str, object]] = defaultdict(dict)
-    for response_id, code, kind, value in answers:
-        by_response[response_id][code] = value if kind is AnswerKind.VALUE else kind.value
-    rows: list[list[object]] = [["pseudonym", *codes]]
-    responses = list(by_response.values())
-    secrets.SystemRandom().shuffle(responses)
-    used: set[str] = set()
-    for answers_of_one in responses:
-        pseudonym = secrets.token_hex(4)
-        while pseudonym in used:
-            pseudonym = secrets.token_hex(4)
-        used.add(pseudonym)
-        rows.append([pseudonym, *(answers_of_one.get(code) for code in codes)])
-    return rows
-
-
-def raw_csv(report: UnitReport, answers: Iterable[tuple[int, str, AnswerKind, int | None]]) -> bytes:
-    return _csv(pseudonymised_rows(report, answers))
-
-
-def raw_xlsx(report: UnitReport, answers: Iterable[tuple[int, str, AnswerKind, int | None]]) -> bytes:
-    return _xlsx([("answers", pseudonymised_rows(report, answers))])

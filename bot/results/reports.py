@@ -62,9 +62,8 @@ from bot.commands import digits
 from bot.directory import catalogue
 from bot.results import publication_store
 from bot.results.publication import Partition, Publication, Sums
-from bot.results.step_sums import published_responses
 from instruments.schema import Instrument
-from storage.models import Answer, AnswerKind, Round, RoundUnit, Unit
+from storage.models import Round, RoundUnit, Unit
 
 # ---------------------------------------------------------------- the result
 
@@ -361,20 +360,3 @@ def latest_shown_report(session: Session, unit_id: int) -> UnitReport | None:
         if report.shown:
             return report
     return None
-
-
-def published_answers(session: Session, report: UnitReport) -> list[tuple[int, str, AnswerKind, int | None]]:
-    """(response id, statement, kind, value) of the responses the published result is based on.
-
-    Only for the pseudonymised raw export, which an admin confirms first; nothing below the
-    threshold and nothing after the last published step is ever returned.
-    """
-    if not report.shown:
-        return []
-    pub = published_responses(report.round_id, report.unit_id, 0, report.steps)
-    rows = session.execute(
-        select(Answer.response_id, Answer.item_code, Answer.kind, Answer.value).join(
-            pub, pub.c.rid == Answer.response_id
-        )
-    )
-    return [(int(rid), str(code), kind, value) for rid, code, kind, value in rows]

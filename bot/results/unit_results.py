@@ -27,7 +27,6 @@ from bot.results.reports import (
     find_round,
     find_unit,
     latest_round,
-    published_answers,
     rounds_of_unit,
     unit_report,
 )
@@ -195,7 +194,11 @@ def unit_results(ctx: Context, args: list[str]) -> list[Reply]:
 
 
 def export(ctx: Context, args: list[str]) -> list[Reply]:
-    """`export UNIT csv|xlsx [ROUND]`: the aggregates now; the raw answers only after a confirmation."""
+    """`export UNIT csv|xlsx [ROUND]`: the unit's result per area and statement, nothing finer.
+
+    Individual answers are never exported, not even pseudonymised: a row is one person's whole answer
+    vector, so two exports compared row by row show the row that left (someone who erased) or came,
+    and a row shows answers to statements the result hides because too few answered them."""
     t = ctx.t
     if len(args) < 2 or args[1].lower() not in ("csv", "xlsx"):
         raise UsageError(
@@ -212,48 +215,10 @@ def export(ctx: Context, args: list[str]) -> list[Reply]:
         report_files.aggregates_csv(t, report) if fmt == "csv" else report_files.aggregates_xlsx(t, report)
     )
     audit.record(ctx, "report.export", {"unit": report.unit_id, "round": report.round_id, "format": fmt})
-    ctx.person.pending = {
-        "kind": "export-raw",
-        "unit": report.unit_id,
-        "round": report.round_id,
-        "format": fmt,
-    }
     return [
         Reply(
             t._("The unit's result per area and statement."),
             file=FileOut(f"{file_stem(report)}-results.{fmt}", content, t._("Results")),
-        ),
-        Reply(
-            t._(
-                "Do you also need the individual answers? They come pseudonymised: no names or ids, a new "
-                "random code for each person in every export. Write YES to get them, anything else to skip."
-            )
-        ),
-    ]
-
-
-def confirm_raw_export(ctx: Context, pending: dict[str, object], text: str) -> list[Reply]:
-    t = ctx.t
-    if text.strip().upper() not in ("YES", "JA"):
-        return [Reply(t._("OK, no individual answers were exported."))]
-    unit_id, round_id, fmt = pending.get("unit"), pending.get("round"), str(pending.get("format"))
-    if not isinstance(unit_id, int) or not isinstance(round_id, int) or fmt not in ("csv", "xlsx"):
-        return [Reply(t._("OK, no individual answers were exported."))]
-    # Checked again: the confirmation may come much later, after rights have changed.
-    if not ctx.person.is_admin:
-        return [Reply(t._("Sorry, you don't have permission to do that. Type help to see what you can do."))]
-    report = unit_report(ctx.session, unit_id, round_id)
-    answers = published_answers(ctx.session, report)
-    if not answers:
-        return [Reply(report_text.summary(t, report))]
-    content = (
-        report_files.raw_csv(report, answers) if fmt == "csv" else report_files.raw_xlsx(report, answers)
-    )
-    audit.record(ctx, "report.export_raw", {"unit": unit_id, "round": round_id, "format": fmt})
-    return [
-        Reply(
-            t._("The individual answers, pseudonymised."),
-            file=FileOut(f"{file_stem(report)}-answers.{fmt}", content, t._("Answers (pseudonymised)")),
         )
     ]
 
@@ -376,4 +341,3 @@ def register(registry: Registry) -> None:
         'export "Ystad bibliotek" xlsx',
         aliases=("exportera",),
     )(export)
-    registry.pending_prompt("export-raw")(confirm_raw_export)
