@@ -486,7 +486,9 @@ class WorkshopVote(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workshop_id: Mapped[int] = mapped_column(ForeignKey("workshop.id", ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    # NULL once the voter ran forget-me: the vote still counts, so the counts the group saw do not
+    # drop by exactly their votes (which would tell how they voted), and it names nobody.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
     item_code: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(TZDateTime)
 

@@ -4,8 +4,8 @@ An event's replies are written to the outbox in the event's transaction (bot/rep
 edit there needs the pressed message (a Telegram message id, a Slack channel and ts), which only the
 platform's update carried: it is kept with the row.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 18:40:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
