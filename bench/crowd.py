@@ -25,25 +25,21 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
 from bench.crowd_people import FIRST_WAVE, Crowd
 from bench.databases import Database
 from bench.minimal_bot import minimal_bot
 from bench.registry import Outcome, Sizes, register
+from bench.reminders import people_with_reminders
+from bench.telegram_running import telegram_running
 from bot import runtime as runtime_module
 from bot.clock import SystemClock
 from bot.config import Config
-from bot.messages import Choice, Reply, replies_to_json
 from bot.outbox import Dispatcher
-from storage.db import transaction
-from storage.models import Identity, Outbox, OutboxState, Person
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 60.0
@@ -126,8 +122,9 @@ class CrowdServer:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def people_ready(self) -> None:
-        failures = self._ask("people")["ready"]
+    def people_ready(self, command: str = "people") -> None:
+        """Tell the people to go to a statement (`command` says where the bot is, if it must)."""
+        failures = self._ask(command)["ready"]
         if failures:
             raise RuntimeError(f"people could not reach a statement: {failures[:3]}")
 
@@ -149,47 +146,6 @@ class CrowdServer:
 
 
 # ---------------------------------------------------------------- assessbot
-
-
-def _wave_of_reminders(app: runtime_module.Runtime, n: int) -> None:
-    """N people reachable in their own chats, and one due reminder each."""
-    now = app.clock.now()
-    payload = replies_to_json(
-        [Reply("Time for your self-assessment.", ((Choice("Continue", "cmd:assess"),),))]
-    )
-    with transaction(app.sessions) as session:
-        people = session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [{"display_name": f"W{i}", "created_at": now} for i in range(n)],
-        ).all()
-        session.execute(
-            insert(Identity),
-            [
-                {
-                    "person_id": pid,
-                    "platform": "telegram",
-                    "workspace": "",
-                    "platform_user_id": str(FIRST_WAVE + i),
-                    "address": str(FIRST_WAVE + i),
-                }
-                for i, pid in enumerate(people)
-            ],
-        )
-        session.execute(
-            insert(Outbox),
-            [
-                {
-                    "person_id": pid,
-                    "kind": "reminder",
-                    "payload": payload,
-                    "due_at": now,
-                    "idempotency_key": f"crowd-wave:{i}",
-                    "state": OutboxState.PENDING,
-                    "attempts": 0,
-                }
-                for i, pid in enumerate(people)
-            ],
-        )
 
 
 @contextlib.contextmanager
@@ -232,34 +188,14 @@ def run_assessbot(database: Database, crowd: Crowd) -> Figures:
         )
         clock = SystemClock()
         app = runtime_module.start(config, clock, offer_admin_claim=False)
-        stop = threading.Event()
-        failure: list[BaseException] = []
         sender = telegram.TelegramSender(clock)
-
-        def serve() -> None:
-            try:
-                telegram.run(config, app.engine, sender, stop)
-            except BaseException as exc:  # reported by the main thread
-                failure.append(exc)
-
-        bot = threading.Thread(target=serve, name="bench-telegram", daemon=True)
-        try:
-            bot.start()
-            began = time.monotonic()
-            while not sender.running:
-                if failure or time.monotonic() - began > STARTUP_TIMEOUT:
-                    raise RuntimeError(f"the Telegram adapter did not start: {failure or 'timeout'}")
-                time.sleep(0.02)
+        with telegram_running(config, app, sender, within=STARTUP_TIMEOUT):
             server.people_ready()
             if crowd.wave:
-                _wave_of_reminders(app, crowd.wave)
+                people_with_reminders(app, crowd.wave, first_chat=FIRST_WAVE, name="W", key="crowd-wave")
                 with _dispatching(app, sender):
                     return server.go()
             return server.go()
-        finally:
-            stop.set()
-            bot.join(timeout=30)
-            app.db.dispose()
 
 
 # ---------------------------------------------------------------- the minimal bot
@@ -293,19 +229,32 @@ def _crowd(sizes: Sizes, think: tuple[float, float], per_second: int | None, wav
     return Crowd(people, think, duration, per_second, wave=sizes.pick(full=wave, smoke=wave // 40))
 
 
-@register("crowd-capacity", "40 people pressing as fast as replies come, beside a minimal bot")
-def capacity(database: Database, sizes: Sizes) -> Outcome:
-    crowd = _crowd(sizes, (0.0, 0.0), None)
-    minimal = run_minimal(database, crowd)
-    ours = run_assessbot(database, crowd)
+def capacity_outcome(crowd: Crowd, ours: Figures, minimal: Figures, baseline: str) -> Outcome:
     ratio = ours.per_second / minimal.per_second
     return Outcome(
         figures=f"{crowd.people} people, " + ours.text("assessbot"),
-        baseline=minimal.text("minimal bot"),
+        baseline=minimal.text(baseline),
         ratio=ratio,
         target=">= 1.0 with every press answered",
         met=ratio >= 1.0 and ours.unanswered == 0,
     )
+
+
+def meeting_outcome(crowd: Crowd, ours: Figures, minimal: Figures, baseline: str) -> Outcome:
+    return Outcome(
+        figures=f"{crowd.people} people, " + ours.text("assessbot"),
+        baseline=minimal.text(baseline),
+        ratio=ours.per_second / minimal.per_second,
+        target="p50 <= 150 ms, p99 <= 500 ms, every press answered",
+        met=_meeting_verdict(ours),
+    )
+
+
+@register("crowd-capacity", "40 people pressing as fast as replies come, beside a minimal bot")
+def capacity(database: Database, sizes: Sizes) -> Outcome:
+    crowd = _crowd(sizes, (0.0, 0.0), None)
+    minimal = run_minimal(database, crowd)
+    return capacity_outcome(crowd, run_assessbot(database, crowd), minimal, "minimal bot")
 
 
 def _meeting_verdict(ours: Figures) -> bool:
@@ -316,14 +265,7 @@ def _meeting_verdict(ours: Figures) -> bool:
 def meeting(database: Database, sizes: Sizes) -> Outcome:
     crowd = _crowd(sizes, (2.0, 4.0), TELEGRAM_LIMIT)
     minimal = run_minimal(database, crowd)
-    ours = run_assessbot(database, crowd)
-    return Outcome(
-        figures=f"{crowd.people} people, " + ours.text("assessbot"),
-        baseline=minimal.text("minimal bot"),
-        ratio=ours.per_second / minimal.per_second,
-        target="p50 <= 150 ms, p99 <= 500 ms, every press answered",
-        met=_meeting_verdict(ours),
-    )
+    return meeting_outcome(crowd, run_assessbot(database, crowd), minimal, "minimal bot")
 
 
 @register("crowd-wave", "the meeting while the outbox sends a wave of reminders to others")

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -81,13 +82,14 @@ class CrowdAPI(FakeTelegramAPI):
         return status, response
 
 
-class Person(threading.Thread):
-    def __init__(self, api: CrowdAPI, chat: int, crowd: Crowd, go: threading.Event, ready: Any) -> None:
-        super().__init__(daemon=True, name=f"person-{chat}")
-        self.api, self.chat, self.crowd, self.go, self.ready = api, chat, crowd, go, ready
-        self.inbox: queue.Queue[Keyboard] = queue.Queue()
-        api.inboxes[chat] = self.inbox
-        self.random = random.Random(crowd.seed * 1_000_003 + chat)
+class CrowdPerson(threading.Thread):
+    """What a person of any platform's crowd counts: warm up to a statement, wait for the start
+    signal, then press until the time is up (`_warm_up` and `_press_until` are the platform's)."""
+
+    def __init__(self, n: int, crowd: Crowd, go: threading.Event, ready: Any) -> None:
+        super().__init__(daemon=True, name=f"person-{n}")
+        self.crowd, self.go, self.ready = crowd, go, ready
+        self.random = random.Random(crowd.seed * 1_000_003 + n)
         self.latencies: list[float] = []
         self.answered_at: list[float] = []
         self.pressed = 0
@@ -101,6 +103,49 @@ class Person(threading.Thread):
         except Exception as error:  # reported in the result, not as a traceback in a thread
             self.failure = f"{type(error).__name__}: {error}"
             self.ready.release()
+
+    def _warm_up(self) -> None:
+        raise NotImplementedError
+
+    def _press_until(self, end: float) -> None:
+        raise NotImplementedError
+
+
+def warm_up(people: Sequence[CrowdPerson], ready: threading.Semaphore) -> None:
+    """Start the people and say which could not reach a statement (the protocol's {"ready"})."""
+    for person in people:
+        person.start()
+    for _ in people:
+        ready.acquire(timeout=WARM_UP_TIMEOUT)
+    print(json.dumps({"ready": [p.failure for p in people if p.failure]}), flush=True)
+
+
+def press(people: Sequence[CrowdPerson], crowd: Crowd, go: threading.Event) -> dict[str, Any]:
+    """Give the start signal and wait for the people: what they pressed and how long answers took."""
+    began = time.monotonic()
+    go.set()
+    for person in people:
+        person.join(timeout=crowd.duration + GRACE + 30)
+    last = max((t for p in people for t in p.answered_at), default=began + crowd.duration)
+    return {
+        "latencies": [t for p in people for t in p.latencies],
+        "pressed": sum(p.pressed for p in people),
+        "elapsed": max(last - began, 1e-3),
+        "failures": [p.failure for p in people if p.failure],
+    }
+
+
+def read_crowd(crowd_json: str) -> Crowd:
+    crowd = Crowd(**json.loads(crowd_json))
+    return Crowd(**{**asdict(crowd), "think": tuple(crowd.think)})
+
+
+class Person(CrowdPerson):
+    def __init__(self, api: CrowdAPI, chat: int, crowd: Crowd, go: threading.Event, ready: Any) -> None:
+        super().__init__(chat, crowd, go, ready)
+        self.api, self.chat = api, chat
+        self.inbox: queue.Queue[Keyboard] = queue.Queue()
+        api.inboxes[chat] = self.inbox
 
     def _next(self, timeout: float) -> Keyboard:
         keyboard = self.inbox.get(timeout=timeout)
@@ -152,8 +197,7 @@ def peak_per_second(stamps: list[float]) -> int:
 
 def serve(crowd_json: str) -> None:
     """The child process: the fake, the people, and the protocol of the module docstring."""
-    crowd = Crowd(**json.loads(crowd_json))
-    crowd = Crowd(**{**asdict(crowd), "think": tuple(crowd.think)})
+    crowd = read_crowd(crowd_json)
     api = CrowdAPI()
     with api:
         for i in range(crowd.wave):
@@ -163,33 +207,21 @@ def serve(crowd_json: str) -> None:
             return
         go, ready = threading.Event(), threading.Semaphore(0)
         people = [Person(api, FIRST_PERSON + i, crowd, go, ready) for i in range(crowd.people)]
-        for person in people:
-            person.start()
-        for _ in people:
-            ready.acquire(timeout=WARM_UP_TIMEOUT)
-        print(json.dumps({"ready": [p.failure for p in people if p.failure]}), flush=True)
+        warm_up(people, ready)
         if sys.stdin.readline().strip() != "go":
             return
         if crowd.per_second:  # from now on: a bot that floods the fake at the start would not get going
             api.rate_limit(per_second=crowd.per_second, count_edits=False)
         api.clear_calls()
         api.sends_at.clear()
-        began = time.monotonic()
-        go.set()
-        for person in people:
-            person.join(timeout=crowd.duration + GRACE + 30)
-        last = max((t for p in people for t in p.answered_at), default=began + crowd.duration)
+        result = press(people, crowd, go)
         rejected = Counter(call.method for call in api.calls if call.status == 429)
-        result = {
-            "latencies": [t for p in people for t in p.latencies],
-            "pressed": sum(p.pressed for p in people),
-            "elapsed": max(last - began, 1e-3),
+        result |= {
             "rejected": dict(rejected),
             "peak_sends_per_second": peak_per_second(api.sends_at),
             "wave_received": sum(
                 1 for c in api.calls_of("sendMessage") if c.ok and int(c.params["chat_id"]) >= FIRST_WAVE
             ),
-            "failures": [p.failure for p in people if p.failure],
         }
         print(json.dumps(result), flush=True)
         sys.stdin.readline()

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
 
-from bench.crowd import P50_TARGET, P99_TARGET, CrowdServer, Figures, _crowd, _figures
+from bench.crowd import CrowdServer, Figures, _crowd, capacity_outcome, meeting_outcome
 from bench.crowd_people import SCALE, Crowd
 from bench.crowd_slack_people import SIGNING_SECRET
 from bench.databases import Database
@@ -36,12 +36,7 @@ class SlackCrowdServer(CrowdServer):
         return self
 
     def people_at(self, url: str) -> None:
-        failures = self._ask(f"people {url}")["ready"]
-        if failures:
-            raise RuntimeError(f"people could not reach a statement: {failures[:3]}")
-
-    def go(self) -> Figures:
-        return _figures(self._ask("go"))
+        self.people_ready(f"people {url}")
 
 
 def run_assessbot(database: Database, crowd: Crowd) -> Figures:
@@ -162,15 +157,7 @@ def run_minimal(database: Database, crowd: Crowd) -> Figures:
 def capacity(database: Database, sizes: Sizes) -> Outcome:
     crowd = _crowd(sizes, (0.0, 0.0), None)
     minimal = run_minimal(database, crowd)
-    ours = run_assessbot(database, crowd)
-    ratio = ours.per_second / minimal.per_second
-    return Outcome(
-        figures=f"{crowd.people} people, " + ours.text("assessbot"),
-        baseline=minimal.text("minimal Bolt app"),
-        ratio=ratio,
-        target=">= 1.0 with every press answered",
-        met=ratio >= 1.0 and ours.unanswered == 0,
-    )
+    return capacity_outcome(crowd, run_assessbot(database, crowd), minimal, "minimal Bolt app")
 
 
 @register(
@@ -181,11 +168,4 @@ def capacity(database: Database, sizes: Sizes) -> Outcome:
 def meeting(database: Database, sizes: Sizes) -> Outcome:
     crowd = _crowd(sizes, (2.0, 4.0), None)
     minimal = run_minimal(database, crowd)
-    ours = run_assessbot(database, crowd)
-    return Outcome(
-        figures=f"{crowd.people} people, " + ours.text("assessbot"),
-        baseline=minimal.text("minimal Bolt app"),
-        ratio=ours.per_second / minimal.per_second,
-        target="p50 <= 150 ms, p99 <= 500 ms, every press answered",
-        met=ours.p50 <= P50_TARGET and ours.p99 <= P99_TARGET and ours.unanswered == 0,
-    )
+    return meeting_outcome(crowd, run_assessbot(database, crowd), minimal, "minimal Bolt app")

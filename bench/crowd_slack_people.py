@@ -10,15 +10,25 @@ that POST to the moment the fake has stored the message (new or updated) with th
 from __future__ import annotations
 
 import json
-import random
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from bench.crowd_people import GRACE, OFFER, SCALE, WARM_UP_TIMEOUT, Crowd, peak_per_second
+from bench.crowd_people import (
+    GRACE,
+    OFFER,
+    SCALE,
+    WARM_UP_TIMEOUT,
+    Crowd,
+    CrowdPerson,
+    peak_per_second,
+    press,
+    read_crowd,
+    warm_up,
+)
 from tests.fakes.slack_api import FakeSlackAPI, SlackEventsClient, dm_channel_id
 
 SIGNING_SECRET = "crowd-signing-secret"
@@ -65,32 +75,18 @@ class CrowdSlack(FakeSlackAPI):
                 event.set()
 
 
-class Person(threading.Thread):
+class Person(CrowdPerson):
     def __init__(
         self, api: CrowdSlack, url: str, n: int, crowd: Crowd, go: threading.Event, ready: Any
     ) -> None:
-        super().__init__(daemon=True, name=f"person-{n}")
-        self.api, self.crowd, self.go, self.ready = api, crowd, go, ready
+        super().__init__(n, crowd, go, ready)
+        self.api = api
         self.user = f"U{n:08d}"
         self.dm = dm_channel_id(self.user)
         api.add_user(self.user, locale="en-US", real_name=f"P{n}")
         self.client = SlackEventsClient(url, SIGNING_SECRET, api=api, timeout=60)
         self.changed = threading.Event()
         api.changed[self.dm] = self.changed
-        self.random = random.Random(crowd.seed * 1_000_003 + n)
-        self.latencies: list[float] = []
-        self.answered_at: list[float] = []
-        self.pressed = 0
-        self.failure = ""
-
-    def run(self) -> None:
-        try:
-            self._warm_up()
-            self.go.wait()
-            self._press_until(time.monotonic() + self.crowd.duration)
-        except Exception as error:  # reported in the result, not as a traceback in a thread
-            self.failure = f"{type(error).__name__}: {error}"
-            self.ready.release()
 
     def _newest(self, unlike: tuple[str, str] | None) -> Buttons | None:
         for message in reversed(self.api.channel_messages(self.dm)):
@@ -155,8 +151,7 @@ class Person(threading.Thread):
 
 def serve(crowd_json: str) -> None:
     """The child process: the fake first (its URL printed), then the people once told the bot's URL."""
-    crowd = Crowd(**json.loads(crowd_json))
-    crowd = Crowd(**{**asdict(crowd), "think": tuple(crowd.think)})
+    crowd = read_crowd(crowd_json)
     api = CrowdSlack()
     with api:
         print(json.dumps({"token": api.token, "url": api.base_url}), flush=True)
@@ -165,27 +160,15 @@ def serve(crowd_json: str) -> None:
             return
         go, ready = threading.Event(), threading.Semaphore(0)
         people = [Person(api, command[1], i, crowd, go, ready) for i in range(crowd.people)]
-        for person in people:
-            person.start()
-        for _ in people:
-            ready.acquire(timeout=WARM_UP_TIMEOUT)
-        print(json.dumps({"ready": [p.failure for p in people if p.failure]}), flush=True)
+        warm_up(people, ready)
         if sys.stdin.readline().strip() != "go":
             return
         api.posts_at.clear()
-        began = time.monotonic()
-        go.set()
-        for person in people:
-            person.join(timeout=crowd.duration + GRACE + 30)
-        last = max((t for p in people for t in p.answered_at), default=began + crowd.duration)
-        result = {
-            "latencies": [t for p in people for t in p.latencies],
-            "pressed": sum(p.pressed for p in people),
-            "elapsed": max(last - began, 1e-3),
+        result = press(people, crowd, go)
+        result |= {
             "rejected": {"any": api.rejected_429},
             "peak_sends_per_second": peak_per_second(api.posts_at),
             "wave_received": 0,
-            "failures": [p.failure for p in people if p.failure],
         }
         print(json.dumps(result), flush=True)
         sys.stdin.readline()

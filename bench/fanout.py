@@ -21,23 +21,22 @@ import contextlib
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bench.databases import Database
 from bench.registry import Outcome, Sizes, register
+from bench.reminders import people_with_reminders
+from bench.telegram_running import telegram_running
 from bot import runtime as runtime_module
 from bot.clock import SystemClock
 from bot.config import Config
-from bot.messages import Choice, Reply, replies_to_json
 from bot.outbox import Dispatcher
 from bot.runtime import Runtime
-from storage.db import transaction
-from storage.models import Identity, Outbox, OutboxState, Person
+from storage.models import Outbox, OutboxState
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_PER_SECOND = 500
@@ -136,46 +135,6 @@ def serve_fake(chats: int, per_second: int) -> None:
             print(json.dumps(report), flush=True)
 
 
-def _people_with_reminders(app: Runtime, n: int) -> None:
-    """N people, each reachable in their own Telegram chat, and one due reminder each."""
-    now = app.clock.now()
-    reply = [Reply("Time for your self-assessment.", ((Choice("Continue", "cmd:assess"),),))]
-    payload = replies_to_json(reply)
-    with transaction(app.sessions) as session:
-        people = session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [{"display_name": f"P{i}", "created_at": now} for i in range(n)],
-        ).all()
-        session.execute(
-            insert(Identity),
-            [
-                {
-                    "person_id": pid,
-                    "platform": "telegram",
-                    "workspace": "",
-                    "platform_user_id": str(FIRST_CHAT + i),
-                    "address": str(FIRST_CHAT + i),
-                }
-                for i, pid in enumerate(people)
-            ],
-        )
-        session.execute(
-            insert(Outbox),
-            [
-                {
-                    "person_id": pid,
-                    "kind": "reminder",
-                    "payload": payload,
-                    "due_at": now,
-                    "idempotency_key": f"fanout:{i}",
-                    "state": OutboxState.PENDING,
-                    "attempts": 0,
-                }
-                for i, pid in enumerate(people)
-            ],
-        )
-
-
 def _states(app: Runtime) -> dict[OutboxState, int]:
     with app.sessions() as session:
         rows = session.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all()
@@ -207,25 +166,9 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             telegram_max_per_second=ALLOWED_PER_SECOND,
         )
         app = runtime_module.start(config, clock, offer_admin_claim=False)
-        stop = threading.Event()
-        failure: list[BaseException] = []
         sender = telegram.TelegramSender(clock)
-
-        def serve() -> None:
-            try:
-                telegram.run(config, app.engine, sender, stop)
-            except BaseException as exc:  # reported by the main thread
-                failure.append(exc)
-
-        bot = threading.Thread(target=serve, name="bench-telegram", daemon=True)
-        try:
-            _people_with_reminders(app, n)
-            bot.start()
-            started = time.monotonic()
-            while not sender.running:
-                if failure or time.monotonic() - started > STARTUP_TIMEOUT:
-                    raise RuntimeError(f"the Telegram adapter did not start: {failure or 'timeout'}")
-                time.sleep(0.02)
+        people_with_reminders(app, n, first_chat=FIRST_CHAT, name="P", key="fanout")
+        with telegram_running(config, app, sender, within=STARTUP_TIMEOUT):
             dispatcher = Dispatcher(
                 app.sessions, {telegram.PLATFORM: sender}, clock, worker="bench", concurrency=CONCURRENCY
             )
@@ -234,10 +177,6 @@ def run(database: Database, sizes: Sizes) -> Outcome:
             _drain(dispatcher, app, n)
             elapsed, cpu = time.perf_counter() - begun, time.process_time() - cpu_begun
             fake_cpu = fake.report().cpu - fake_cpu_begun
-        finally:
-            stop.set()
-            bot.join(timeout=30)
-            app.db.dispose()
         accepted, rejected, _cpu = fake.report()
 
     states = _states_after(database)  # counted again on a fresh connection, after the bot stopped

@@ -133,15 +133,42 @@ def newest_revisions(versions: Path = MIGRATIONS / "versions") -> frozenset[str]
     return frozenset(revisions - parents)
 
 
+_STAMPED = "SELECT version_num FROM alembic_version"
+
+
 def is_current(engine: Engine) -> bool:
     """Whether the database is at the newest migration (False for an empty one)."""
     try:
         with engine.connect() as connection:
-            stamped = set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            stamped = set(connection.execute(text(_STAMPED)).scalars())
     except SQLAlchemyError:  # no alembic_version table: a new database
         return False
+    return _at_newest(stamped)
+
+
+def _at_newest(stamped: set[str]) -> bool:
     heads = newest_revisions()
     return bool(heads) and stamped == heads
+
+
+def _stamped_without_write_lock(engine: Engine) -> set[str] | None:
+    """The stamped versions of a SQLite database, read outside an engine transaction.
+
+    Every engine transaction on SQLite begins with BEGIN IMMEDIATE, so it waits behind whoever
+    holds the write lock; the pool's raw connection is in autocommit (isolation_level None), and a
+    plain read in WAL mode waits for no writer. None when there is no alembic_version table."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_STAMPED)
+            return {row[0] for row in cursor.fetchall()}
+        except sqlite3.OperationalError:  # no alembic_version table: a new database
+            return None
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
 
 
 def upgrade(engine: Engine) -> None:
@@ -189,10 +216,13 @@ def schema_ready(engine: Engine) -> bool:
     """The database answers and its schema is at the newest migration (what a readiness check asks).
 
     False while another process is still migrating, before the first start, and when the database
-    cannot be reached. Never raises.
+    cannot be reached. Never raises, and on SQLite never waits behind a write in progress.
     """
     try:
-        return is_current(engine)
+        if is_postgres(engine):
+            return is_current(engine)
+        stamped = _stamped_without_write_lock(engine)
+        return stamped is not None and _at_newest(stamped)
     except Exception:  # unreachable: not ready
         return False
 

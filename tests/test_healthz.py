@@ -84,3 +84,21 @@ def test_healthz_is_503_while_the_database_does_not_answer(db_url: str, tmp_path
             eventually(port, 200, within=20)
     finally:
         proxy.close()
+
+
+def test_healthz_still_answers_200_promptly_while_another_process_holds_a_write_open(
+    db_url: str, tmp_path: Path
+) -> None:
+    with slack_bot(db_url, tmp_path) as (_bot, port):
+        assert http_get(port, "/healthz").status == 200
+        engine = make_engine(db_url)
+        try:
+            with engine.begin() as conn:  # a write in progress: on SQLite, the write lock is held
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                started = time.monotonic()
+                status = http_get(port, "/healthz").status
+                took = time.monotonic() - started
+        finally:
+            engine.dispose()
+        assert status == 200
+        assert took < 1.0, f"/healthz took {took:.1f} s behind a write"

@@ -21,7 +21,7 @@ from bot.administration.units import find_unit, person_zone, require_unit_rights
 from bot.commands import Audience, Context, Registry, UsageError, digits
 from bot.conversation.closed_rounds import abandon_unfinished
 from bot.dates import parse_date
-from bot.directory.catalogue import round_title
+from bot.directory.catalogue import round_called, round_title
 from bot.follow_up.reminder_rules import DEFAULT_RULE, RuleInvalid, parse_rule
 from bot.i18n import N_
 from bot.messages import Reply
@@ -299,7 +299,7 @@ def find_round(ctx: Context, text: str) -> Round:
     if digits(wanted):
         found = [r for r in rounds if r.id == int(wanted)]
     else:
-        found = [r for r in rounds if r.name and r.name.casefold() == wanted.casefold()]
+        found = [r for r in rounds if round_called(ctx.session, r, wanted)]
     if len(found) == 1:
         return found[0]
     if found:

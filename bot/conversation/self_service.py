@@ -72,7 +72,7 @@ def start(ctx: Context, args: list[str]) -> list[Reply]:
 def join(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     if len(args) != 1:
-        return [Reply(t._("Write join and the code you were given, for example: join K7QX2"))]
+        return [Reply(t._("Write join and the code you were given, for example: join K7QX2A"))]
     code = args[0]
     try:
         joined = redeem(ctx.session, ctx.person, code, ctx.now)
@@ -336,7 +336,7 @@ def register(registry: Registry) -> None:
         "language", Audience.EVERYONE, N_("choose your language: sv or en"), "language sv", aliases=("språk",)
     )(language)
     registry.command(
-        "join", Audience.EVERYONE, N_("join your unit with a code"), "join K7QX2", aliases=("gå med",)
+        "join", Audience.EVERYONE, N_("join your unit with a code"), "join K7QX2A", aliases=("gå med",)
     )(join)
     registry.command(
         "timezone",

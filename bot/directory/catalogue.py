@@ -158,6 +158,17 @@ def round_title(session: Session, round_: Round, locale: str) -> str:
     return pick(load(session, round_.instrument_version_id).title, locale)
 
 
+def round_called(session: Session, round_: Round, word: str) -> bool:
+    """Whether `word` names the round as people see it called (any case): its name, or for a
+    round opened without one its instrument's title in any language, since that is what every
+    result, invitation and `round list` shows."""
+    wanted = word.strip().casefold()
+    if round_.name:
+        return round_.name.casefold() == wanted
+    titles = load(session, round_.instrument_version_id).title.values()
+    return any(title.casefold() == wanted for title in titles)
+
+
 def action_text(
     session: Session, version_id: int | None, index: int | None, fallback: str, locale: str
 ) -> str:

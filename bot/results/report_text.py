@@ -11,7 +11,7 @@ from bot.results.roll_up import RollUp
 from instruments.schema import Instrument, pick
 
 
-def round_label(t: Translator, report: UnitReport) -> str:
+def round_label(t: Translator, report: UnitReport | RollUp) -> str:
     """The round's name, or for a round opened without one the instrument's title (not "2")."""
     if report.round_name == str(report.round_id):
         return pick(report.instrument.title, t.locale)
@@ -148,7 +148,7 @@ def summary(t: Translator, report: UnitReport, *, weakest: int = 5) -> str:
 
 def roll_up_summary(t: Translator, rolled: RollUp) -> str:
     """A region's units in a round: the total, then each unit side by side."""
-    lines = [t._('%(unit)s · Round "%(round)s"', unit=rolled.unit_name, round=rolled.round_name)]
+    lines = [t._('%(unit)s · Round "%(round)s"', unit=rolled.unit_name, round=round_label(t, rolled))]
     shown = rolled.shown
     if not shown:
         lines.append(

@@ -339,11 +339,11 @@ def find_unit(session: Session, word: str) -> Unit | None:
 
 
 def find_round(session: Session, unit_id: int, word: str) -> Round | None:
-    """One of the unit's rounds by name (case-insensitive) or by id."""
-    for round_ in rounds_of_unit(session, unit_id):
-        if round_.name.lower() == word.lower() or word.lstrip("#") == str(round_.id):
-            return round_
-    return None
+    """One of the unit's rounds by id or by what it is called (case-insensitive); the latest of
+    several called the same."""
+    rounds = rounds_of_unit(session, unit_id)
+    by_id = next((r for r in rounds if word.lstrip("#") == str(r.id)), None)
+    return by_id or next((r for r in rounds if catalogue.round_called(session, r, word)), None)
 
 
 def latest_round(session: Session, unit_id: int, now: datetime | None = None) -> Round | None:

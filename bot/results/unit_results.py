@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit, outbox
 from bot.commands import Audience, Context, Registry, UsageError
-from bot.directory.catalogue import round_title
+from bot.directory.catalogue import round_called, round_title
 from bot.directory.people import locale_of
 from bot.i18n import N_, Translator, translator
 from bot.messages import Choice, FileOut, Image, Reply
@@ -93,9 +93,8 @@ def _tree_round(ctx: Context, unit: Unit, word: str | None) -> Round | None:
     the latest that has opened."""
     rounds = tree_rounds(ctx.session, unit.id)
     if word is not None:
-        return next(
-            (r for r in rounds if r.name.lower() == word.lower() or word.lstrip("#") == str(r.id)), None
-        )
+        by_id = next((r for r in rounds if word.lstrip("#") == str(r.id)), None)
+        return by_id or next((r for r in rounds if round_called(ctx.session, r, word)), None)
     opened = [r for r in rounds if r.opens_at <= ctx.now] or rounds
     return opened[0] if opened else None
 

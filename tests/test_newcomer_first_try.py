@@ -1,0 +1,79 @@
+"""What a new admin and a new member ran into the first time they tried the bot, as they did it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from storage.db import transaction
+from storage.models import Person
+from tests.harness import Conversation, texts
+from tests.org_setup import claim_admin
+from tests.report_data import GOLDEN, add_responses, install_mini, make_round, make_unit
+
+
+def unnamed_round(runtime: Runtime) -> tuple[int, int]:
+    """A region with one school that answered a round opened without a name (six of seven)."""
+    now = runtime.clock.now()
+    with transaction(runtime.sessions) as session:
+        version = install_mini(session, now)
+        region = make_unit(session, "Region Skåne", now)
+        school = make_unit(session, "Ystad school", now, parent_id=region)
+        round_id = make_round(session, version, school, now, name="", threshold=3)
+        add_responses(session, round_id, school, version, GOLDEN, now - timedelta(days=5), invited_extra=1)
+    return region, school
+
+
+def admin(runtime: Runtime, user_id: str, locale: str = "en") -> Conversation:
+    who = Conversation(runtime.engine, user_id, display_name=user_id.title(), locale_hint=locale)
+    who.say("help")
+    with transaction(runtime.sessions) as session:
+        for person in session.scalars(select(Person)):
+            person.is_admin = True
+    return who
+
+
+def test_admin_asks_for_the_round_by_the_name_the_result_showed(runtime: Runtime) -> None:
+    unnamed_round(runtime)
+    alva = admin(runtime, "alva")
+    shown = texts(alva.say('unit results "Ystad school"'))
+    assert 'Ystad school · Round "Mini survey" · 6 of 7 answered' in shown
+    again = texts(alva.say('unit results "Ystad school" "Mini survey"'))
+    assert 'Ystad school · Round "Mini survey" · 6 of 7 answered' in again
+    pack = alva.say('unit results "Ystad school" "mini survey" workshop')
+    assert pack[0].file is not None
+    assert pack[0].file.content.startswith(b"%PDF")
+    status = texts(alva.say('round status "Mini survey"'))
+    assert "Ystad school: 7 invited · 6 started · 6 completed" in status
+
+
+def test_swedish_admin_asks_for_the_round_by_its_swedish_name(runtime: Runtime) -> None:
+    unnamed_round(runtime)
+    alva = admin(runtime, "alva", "sv")
+    shown = texts(alva.say('unit results "Ystad school" "Minienkät"'))
+    assert 'Ystad school · Omgång "Minienkät" · 6 av 7 har svarat' in shown
+
+
+def test_region_result_names_the_round_as_its_units_do(runtime: Runtime) -> None:
+    unnamed_round(runtime)
+    alva = admin(runtime, "alva")
+    region = texts(alva.say('unit results "Region Skåne"'))
+    assert 'Region Skåne · Round "Mini survey"' in region
+    assert 'Round "1"' not in region
+    by_name = texts(alva.say('unit results "Region Skåne" "Mini survey"'))
+    assert 'Region Skåne · Round "Mini survey"' in by_name
+
+
+def test_join_examples_show_a_code_as_long_as_the_real_ones(runtime: Runtime) -> None:
+    alva = claim_admin(runtime)
+    alva.say('unit create "Ystad bibliotek"')
+    code = texts(alva.say('unit invite "Ystad bibliotek"')).rsplit("join ", 1)[1].split()[0]
+    for locale in ("en", "sv"):
+        newcomer = Conversation(runtime.engine, f"ny-{locale}", display_name="Ny", locale_hint=locale)
+        for text in (texts(newcomer.say("join")), texts(newcomer.say("help"))):
+            examples = re.findall(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4,}\b", text)
+            assert examples
+            assert {len(example) for example in examples} == {len(code)}
