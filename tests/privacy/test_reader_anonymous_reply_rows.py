@@ -1,7 +1,7 @@
 """Someone reads the database after Anna finished an anonymous round on Telegram: every message the
 bot stored for her (its outbox, the replies to her presses included) is lined up against the
-round's completed responses. Nothing with her id on it may carry her result, or a button that
-names one of the responses."""
+round's completed responses. Nothing with her id on it may carry her result or one of her answers,
+or a button that names one of the responses."""
 
 from __future__ import annotations
 
@@ -78,6 +78,7 @@ def test_nothing_the_bot_stored_for_anna_carries_her_anonymous_result(
         for row in session.scalars(select(Outbox).where(Outbox.person_id == anna)):
             for reply in replies_from_json(row.payload):
                 assert "Your result" not in reply.text, f"a {row.kind} row keeps her result"
+                assert "Your answer" not in reply.text, f"a {row.kind} row keeps one of her answers"
                 for choice in reply.flat_choices:
                     found = RESPONSE_BUTTON.match(choice.payload)
                     assert not (found and int(found.group(1)) in completed), f"a {row.kind} row names it"
