@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,17 +35,22 @@ from storage.models import (
     RoundUnit,
     Unit,
 )
+from tests.assessbot_process import free_port, launch, terminate
 from tests.conftest import POSTGRES_URL, postgres_url
 from tests.reliability.scripted_round import SMALL_INSTRUMENT
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "SECRET",
+    "BotProcess",
+    "empty_postgres_schema",
+    "free_port",
+    "listening",
+    "open_round_for",
+    "stored",
+    "wait_for",
+]
+
 SECRET = "scale-out-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def listening(port: int) -> bool:
@@ -87,11 +91,10 @@ class BotProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BotProcess:
-        env = {**os.environ, **{f"ASSESSBOT_{k.upper()}": v for k, v in self.settings.items()}}
+        settings = {f"ASSESSBOT_{k.upper()}": v for k, v in self.settings.items()}
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
+            # Scenarios start several at once from threads of their own and stop them themselves.
+            self.process = launch(settings, log, die_with_parent=False)
         return self
 
     @property
@@ -107,14 +110,7 @@ class BotProcess:
     def stop(self) -> int:
         """SIGTERM and wait; the exit code."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return int(self.process.returncode)
+        return terminate(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

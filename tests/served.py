@@ -8,31 +8,18 @@ The process watches its parent (PR_SET_PDEATHSIG), so it never outlives the test
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PR_SET_PDEATHSIG = 1
+from tests.assessbot_process import free_port, launch, terminate
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+__all__ = ["BotProcess", "free_port", "running"]
 
 
 class BotProcess:
@@ -40,17 +27,7 @@ class BotProcess:
 
     def __init__(self, settings: Mapping[str, str]) -> None:
         self._log = tempfile.NamedTemporaryFile(prefix="assessbot-run-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ASSESSBOT_")}
-        env.update(settings)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
+        self.process = launch(settings, self._log)
 
     @property
     def pid(self) -> int:
@@ -88,13 +65,7 @@ class BotProcess:
 
     def stop(self) -> str:
         """SIGTERM, wait, and the whole log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process)
         text = self.log()
         self._log.close()
         with contextlib.suppress(OSError):

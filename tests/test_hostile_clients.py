@@ -71,15 +71,14 @@ def slack_port() -> int:
 def slack_bot(
     slack_api: FakeSlackAPI, slack_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BotProcess]:
-    tmp = tmp_path_factory.mktemp("slack-hostile")
-    env = settings(
-        tmp,
+    with served(
+        tmp_path_factory.mktemp("slack-hostile"),
+        slack_port,
         ASSESSBOT_SLACK_BOT_TOKEN=slack_api.token,
         ASSESSBOT_SLACK_SIGNING_SECRET=SIGNING_SECRET,
         ASSESSBOT_SLACK_API_URL=slack_api.base_url,
         ASSESSBOT_SLACK_PORT=str(slack_port),
-    )
-    with running(env, slack_port) as bot:
+    ) as bot:
         yield bot
 
 
@@ -98,6 +97,37 @@ def signed(body: bytes, content_type: str, *, secret: str = SIGNING_SECRET) -> b
 
 def assert_no_traceback(bot: BotProcess) -> None:
     assert "Traceback" not in bot.log()
+
+
+def half_open_connections_are_closed(bot: BotProcess, port: int, start: bytes) -> None:
+    """200 connections that send the `start` of a request and then nothing: they take no thread
+    each, others are still served meanwhile, and the server closes them all within a few seconds."""
+    threads, rss = bot.threads, bot.rss_mb
+    sockets = [connect(port) for _ in range(200)]
+    try:
+        for sock in sockets:
+            sock.sendall(start)
+        time.sleep(0.5)
+        assert bot.threads <= threads + 4
+        assert http_get(port, "/healthz").status == 200  # others are still served meanwhile
+        deadline = time.monotonic() + SOON
+        assert all(closed_by_server(sock, deadline - time.monotonic()) for sock in sockets)
+        assert bot.rss_mb - rss < 40
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def never_finished_body_is_cut_off(port: int, request_start: bytes) -> None:
+    outcome = exchange(port, request_start, wait=SOON + 4)
+    assert outcome.status == 408 or outcome.closed
+    assert outcome.seconds < SOON
+
+
+@contextlib.contextmanager
+def served(tmp: Path, port: int, **more: str) -> Iterator[BotProcess]:
+    with running(settings(tmp, **more), port) as bot:
+        yield bot
 
 
 # ---------------------------------------------------------------------------------- Slack
@@ -124,9 +154,7 @@ def test_a_slack_post_without_a_length_is_refused(slack_bot: BotProcess, slack_p
 
 def test_a_slack_body_that_never_finishes_is_cut_off(slack_bot: BotProcess, slack_port: int) -> None:
     head = post_head(EVENTS, {"Content-Type": "application/json", "Content-Length": "1000"})
-    outcome = exchange(slack_port, head + b'{"type": ', wait=SOON + 4)
-    assert outcome.status == 408 or outcome.closed
-    assert outcome.seconds < SOON
+    never_finished_body_is_cut_off(slack_port, head + b'{"type": ')
 
 
 def test_headers_trickled_a_byte_at_a_time_to_slack_are_cut_off(
@@ -152,20 +180,9 @@ def test_headers_trickled_a_byte_at_a_time_to_slack_are_cut_off(
 def test_200_half_open_connections_to_slack_hold_no_threads_and_are_closed(
     slack_bot: BotProcess, slack_port: int
 ) -> None:
-    threads, rss = slack_bot.threads, slack_bot.rss_mb
-    sockets = [connect(slack_port) for _ in range(200)]
-    try:
-        for sock in sockets:
-            sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
-        time.sleep(0.5)
-        assert slack_bot.threads <= threads + 4
-        assert http_get(slack_port, "/healthz").status == 200  # others are still served meanwhile
-        deadline = time.monotonic() + SOON
-        assert all(closed_by_server(sock, deadline - time.monotonic()) for sock in sockets)
-        assert slack_bot.rss_mb - rss < 40
-    finally:
-        for sock in sockets:
-            sock.close()
+    half_open_connections_are_closed(
+        slack_bot, slack_port, b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"
+    )
 
 
 def test_sixty_slow_near_limit_bodies_at_once_keep_slack_s_memory_bounded(
@@ -321,16 +338,15 @@ def hook_port() -> int:
 def telegram_bot(
     telegram_api: FakeTelegramAPI, hook_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BotProcess]:
-    tmp = tmp_path_factory.mktemp("telegram-hostile")
-    env = settings(
-        tmp,
+    with served(
+        tmp_path_factory.mktemp("telegram-hostile"),
+        hook_port,
         ASSESSBOT_TELEGRAM_TOKEN=telegram_api.token,
         ASSESSBOT_TELEGRAM_API_URL=f"http://127.0.0.1:{telegram_api.port}",
         ASSESSBOT_TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}{WEBHOOK}",
         ASSESSBOT_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
         ASSESSBOT_TELEGRAM_WEBHOOK_PORT=str(hook_port),
-    )
-    with running(env, hook_port) as bot:
+    ) as bot:
         deadline = time.monotonic() + 30
         while not telegram_api.webhook_secret and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -392,28 +408,15 @@ def test_a_webhook_body_that_never_finishes_is_cut_off(
         WEBHOOK,
         {"Content-Length": "1000", "X-Telegram-Bot-Api-Secret-Token": str(telegram_api.webhook_secret)},
     )
-    outcome = exchange(hook_port, head + b'{"update_id": ', wait=SOON + 4)
-    assert outcome.status == 408 or outcome.closed
-    assert outcome.seconds < SOON
+    never_finished_body_is_cut_off(hook_port, head + b'{"update_id": ')
 
 
 def test_200_half_open_connections_to_the_webhook_are_closed(
     telegram_bot: BotProcess, hook_port: int
 ) -> None:
-    threads, rss = telegram_bot.threads, telegram_bot.rss_mb
-    sockets = [connect(hook_port) for _ in range(200)]
-    try:
-        for sock in sockets:
-            sock.sendall(f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tele".encode())
-        time.sleep(0.5)
-        assert telegram_bot.threads <= threads + 4
-        assert http_get(hook_port, "/healthz").status == 200
-        deadline = time.monotonic() + SOON
-        assert all(closed_by_server(sock, deadline - time.monotonic()) for sock in sockets)
-        assert telegram_bot.rss_mb - rss < 40
-    finally:
-        for sock in sockets:
-            sock.close()
+    half_open_connections_are_closed(
+        telegram_bot, hook_port, f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tele".encode()
+    )
 
 
 @pytest.mark.parametrize(

@@ -77,3 +77,18 @@ def test_join_examples_show_a_code_as_long_as_the_real_ones(runtime: Runtime) ->
             examples = re.findall(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4,}\b", text)
             assert examples
             assert {len(example) for example in examples} == {len(code)}
+
+
+def test_swedish_reader_is_told_the_swedish_words_and_they_work_as_written(runtime: Runtime) -> None:
+    bo = Conversation(runtime.engine, "bo", display_name="Bo", locale_hint="sv")
+    help_text = texts(bo.say("hjälp"))
+    assert "(t.ex. påminn av)" in help_text
+    assert "(t.ex. borta till 2027-01-08)" in help_text
+    assert "hoppa över, tillbaka och ?" in help_text
+    assert "skip (hoppa över)" not in help_text
+    lost = texts(bo.say("blaha"))
+    assert "Skriv hjälp för att se vad du kan göra, eller skatta för att börja." in lost
+    assert "Skriv hjälp" in texts(bo.say("skata"))
+    assert "förrän efter 8 januari 2027" in texts(bo.say("borta till 2027-01-08"))
+    assert "ingen öppen skattningsomgång" in texts(bo.say("påminn av"))
+    assert "Skriv RADERA (eller DELETE)" in texts(bo.say("glöm mig"))

@@ -31,6 +31,10 @@ from storage.models import (
     RoundParticipant,
 )
 
+# The Swedish of an example's English keywords, where the command takes both, so that a Swedish
+# reader's example is Swedish throughout (`borta till 2027-01-08`, not `borta until ...`).
+SWEDISH_WORDS = {"off": "av", "until": "till"}
+
 JOIN_REFUSALS = {
     "unknown": N_("I don't know the code %(code)s. Check it with whoever gave it to you."),
     "expired": N_("The code %(code)s has expired. Ask for a new one."),
@@ -102,7 +106,8 @@ def _named_for(
         return english, example
     swedish = " ".join(aliases[0])
     if example.startswith(english):
-        example = swedish + example[len(english) :]
+        rest = example[len(english) :].split()
+        example = " ".join([swedish, *(SWEDISH_WORDS.get(word, word) for word in rest)])
     return f"{swedish} ({english})", example
 
 
