@@ -1,4 +1,6 @@
-"""The Slack adapter (Bolt for Python): inbound translation, Block Kit rendering, an outbox Sender.
+"""The Slack adapter (Bolt for Python): inbound translation and the entry points. The rendering of
+replies is adapters/slack_render.py (Block Kit in adapters/slack_blocks.py), the outbox Sender
+adapters/slack_sender.py.
 
 Thin on purpose: every decision (what a command means, who may do it, what to say) is the engine's.
 This module only turns Slack payloads into `Incoming`, hands them to `Engine.handle`, and renders the
@@ -36,34 +38,23 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from adapters.http_server import Limits
-from adapters.slack_blocks import ACTION_ID_PATTERN, edited_payload, home_view, message_payloads
+from adapters.slack_blocks import ACTION_ID_PATTERN, home_view
 from adapters.slack_http import EVENTS_PATH, SlackHttpServer
+from adapters.slack_render import Click, deliver
+from adapters.slack_sender import PLATFORM as PLATFORM
+from adapters.slack_sender import SlackSender as SlackSender
 from bot.config import Config
 from bot.engine import Engine
 from bot.intake.notices import Notice
 from bot.log_redaction import content
-from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Undeliverable
+from bot.messages import Attachment, Incoming, Reply
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "slack"
 MAX_FILE_BYTES = 1_000_000  # instruments are small YAML files
 USER_INFO_SECONDS = 600.0
 DOWNLOAD_TIMEOUT = 15.0
-# Slack errors that no retry will fix: the person left, was deactivated, or cannot be messaged.
-UNDELIVERABLE_ERRORS = frozenset(
-    {
-        "user_not_found",
-        "account_inactive",
-        "channel_not_found",
-        "is_archived",
-        "cannot_dm_bot",
-        "user_disabled",
-        "not_in_channel",
-        "messages_tab_disabled",
-    }
-)
 
 
 def make_client(config: Config) -> WebClient:
@@ -75,84 +66,6 @@ def make_client(config: Config) -> WebClient:
     client = WebClient(**kwargs)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return client
-
-
-# ---------------------------------------------------------------------------------- delivery
-
-
-@dataclass(frozen=True)
-class Click:
-    """The message whose button was pressed (what an `edit=True` reply replaces)."""
-
-    channel: str
-    ts: str
-
-
-def deliver(
-    client: WebClient,
-    channel: str,
-    replies: Sequence[Reply],
-    *,
-    click: Click | None = None,
-    before_post: Callable[[str], None] | None = None,
-    skip: int = 0,
-    on_sent: Callable[[], None] | None = None,
-    thread_ts: str | None = None,
-    anchored: Anchored | None = None,
-) -> None:
-    """Render replies into `channel` (a `D...` DM id, or a workshop's channel). Raises SlackApiError
-    as it comes.
-
-    `skip` leaves out the first messages (already delivered before a retry); `on_sent` counts them.
-    `thread_ts` posts into that thread. A reply with an anchor is reported to `anchored` (channel,
-    ts, anchor) once posted, so that its thread finds it.
-    """
-    for operation in _operations(replies, click):
-        if skip > 0:
-            skip -= 1
-            continue
-        kind, payload, anchor = operation
-        if before_post is not None and kind != "update":
-            before_post(channel)
-        if kind == "update":
-            assert click is not None
-            client.chat_update(channel=click.channel, ts=click.ts, **payload)
-            posted = (click.channel, click.ts)
-        elif kind == "post":
-            if thread_ts is not None:
-                payload = {**payload, "thread_ts": thread_ts}
-            answer = client.chat_postMessage(channel=channel, **payload)
-            posted = (str(answer.get("channel") or channel), str(answer.get("ts") or ""))
-        else:
-            client.files_upload_v2(channel=channel, **payload)
-            posted = None
-        if anchor and anchored is not None and posted is not None and posted[1]:
-            anchored(posted[0], posted[1], anchor)
-        if on_sent is not None:
-            on_sent()
-
-
-Anchored = Callable[[str, str, str], None]
-
-
-def _operations(replies: Sequence[Reply], click: Click | None) -> Iterator[tuple[str, dict[str, Any], str]]:
-    for reply in replies:
-        if reply.edit and click is not None:
-            yield "update", edited_payload(reply), reply.anchor
-            continue
-        for payload in message_payloads(reply):
-            yield "post", payload, reply.anchor
-        for attached in (reply.image, reply.file):
-            if attached is not None:
-                yield (
-                    "upload",
-                    {
-                        "file": attached.content,
-                        "filename": attached.filename,
-                        "title": attached.caption or attached.filename,
-                    },
-                    "",
-                )
 
 
 # ---------------------------------------------------------------------------------- the adapter
@@ -535,98 +448,6 @@ def _unescape(text: str) -> str:
 
 def _plain(replies: Sequence[Reply]) -> str:
     return "\n".join(reply.text for reply in replies)
-
-
-# ---------------------------------------------------------------------------------- outbox sender
-
-
-class SlackSender:
-    """Delivers outbox messages: about one message a second per channel, Retry-After honoured.
-
-    A 429 the client's own retries could not get past becomes RetryLater (the outbox tries again
-    later); errors that no retry will fix become Undeliverable. If a multi-message row fails half
-    way, the messages already delivered are skipped on the retry (remembered in this process).
-    """
-
-    platform = PLATFORM
-
-    def __init__(
-        self,
-        client: WebClient,
-        *,
-        min_interval: float = 1.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        anchored: Callable[..., None] | None = None,
-    ) -> None:
-        self.client = client
-        # `Engine.anchored`: a workshop statement the timer posts takes notes in its thread too.
-        self.anchored = anchored
-        self.min_interval = min_interval
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._last: dict[str, float] = {}
-        self._channel_locks: dict[str, threading.Lock] = {}
-        self._delivered: dict[str, int] = {}
-        self._guard = threading.Lock()
-
-    def send(self, address: Address, replies: Sequence[Reply]) -> None:
-        key = hashlib.sha256(repr((address.chat, replies)).encode()).hexdigest()
-        with self._guard:
-            already = self._delivered.pop(key, 0)
-        sent = 0
-
-        def count() -> None:
-            nonlocal sent
-            sent += 1
-
-        try:
-            channel = self._channel(address, replies)
-            deliver(
-                self.client,
-                channel,
-                replies,
-                before_post=self._pace,
-                skip=already,
-                on_sent=count,
-                anchored=self._anchor_in(address.workspace) if self.anchored else None,
-            )
-        except SlackApiError as error:
-            if sent or already:
-                with self._guard:
-                    self._delivered[key] = already + sent
-            code = str(error.response.get("error") or "")
-            if error.response.status_code == 429:
-                retry_after = error.response.headers.get("Retry-After") or error.response.headers.get(
-                    "retry-after"
-                )
-                raise RetryLater(float(retry_after or 1)) from None
-            if code in UNDELIVERABLE_ERRORS:
-                raise Undeliverable(code) from None
-            raise
-
-    def _anchor_in(self, workspace: str) -> Anchored:
-        def anchor(channel: str, ts: str, name: str) -> None:
-            assert self.anchored is not None
-            self.anchored(platform=PLATFORM, workspace=workspace, chat=channel, message_id=ts, anchor=name)
-
-        return anchor
-
-    def _channel(self, address: Address, replies: Sequence[Reply]) -> str:
-        has_files = any(reply.image or reply.file for reply in replies)
-        if address.chat.startswith("D") or not has_files:
-            return address.chat
-        # A user id: chat.postMessage takes it (Slack posts in the app's DM), file uploads do not.
-        return str(self.client.conversations_open(users=address.user_id)["channel"]["id"])
-
-    def _pace(self, channel: str) -> None:
-        with self._guard:
-            lock = self._channel_locks.setdefault(channel, threading.Lock())
-        with lock:
-            wait = self._last.get(channel, float("-inf")) + self.min_interval - self._monotonic()
-            if wait > 0:
-                self._sleep(wait)
-            self._last[channel] = self._monotonic()
 
 
 # ---------------------------------------------------------------------------------- entry points

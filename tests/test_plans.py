@@ -138,7 +138,10 @@ def test_principal_adopts_two_actions_owners_report_and_the_manager_gets_a_diges
 
     # The first working day of December: the manager's digest.
     run_until(runtime, clock, dispatcher, stockholm(2026, 12, 1, 12))
-    digest = sender.to("maja")
+    # Two: the plan's, and her tree's results (Ystad kommun over Ekskolan, tests/privacy/test_roll_up).
+    digests = sender.to("maja")
+    assert len(digests) == 2
+    digest = [d for d in digests if "Action plan for Ekskolan" in d.text]
     assert len(digest) == 1
     assert digest[0].at == stockholm(2026, 12, 1, 9, 30)
     assert "2 actions: 1 done, 0 in progress, 0 not started, 0 blocked, 1 overdue" in digest[0].text

@@ -28,6 +28,9 @@ from bot.follow_up.working_time import Calendar, calendar_for, holidays_by_unit,
 from bot.i18n import Translator
 from bot.messages import Reply
 from bot.outbox import CANCEL, Due, Verdict, enqueue, register_check
+from bot.permissions import visible_units
+from bot.results.report_text import roll_up_summary
+from bot.results.roll_up import has_subunits_in, roll_up, tree_rounds
 from storage.models import (
     ActionPlan,
     Membership,
@@ -36,6 +39,7 @@ from storage.models import (
     PlanItem,
     PlanItemStatus,
     Role,
+    Round,
     Unit,
 )
 
@@ -93,6 +97,7 @@ def scan_plans(session: Session, now: datetime, default_locale: str = "en") -> i
             due_at=calendar.place(max(moment, now)),
         )
     written += _digests(session, now, default_locale)
+    written += _tree_digests(session, now, default_locale)
     return written
 
 
@@ -188,6 +193,49 @@ def _digests(session: Session, now: datetime, default_locale: str) -> int:
                 due_at=calendar.place(now),
             )
     return written
+
+
+def _tree_digests(session: Session, now: datetime, default_locale: str) -> int:
+    """On the first working day of the month, each manager of a unit with subunits (a region, a
+    municipality) gets that tree's results rolled up: the same roll-up as `unit results`, made of
+    what each unit itself shows (bot/results/roll_up.py)."""
+    written = 0
+    managing = session.execute(
+        select(Membership.unit_id, Membership.person_id, Membership.joined_at).where(
+            Membership.role == Role.MANAGER
+        )
+    ).tuples()
+    for unit_id, person_id, joined_at in sorted(set(managing)):
+        manager = session.get(Person, person_id)
+        found = _latest_tree_round(session, unit_id, now)
+        if manager is None or found is None:
+            continue
+        calendar = calendar_for(manager, holidays_by_unit(session, {unit_id})[unit_id])
+        first = calendar.local_date(now).replace(day=1)
+        moment = calendar.at(calendar.next_free_day(first))
+        # Due on the first working day of the month, for managers who were managers by then.
+        if moment > now or joined_at >= moment:
+            continue
+        rolled = roll_up(session, unit_id, found, visible_units(session, manager))
+        if not rolled.shown:
+            continue
+        t = translator_for(manager, default_locale)
+        written += enqueue(
+            session,
+            person_id=manager.id,
+            kind="tree-digest",
+            replies=[Reply(t._("Monthly digest") + "\n" + roll_up_summary(t, rolled))],
+            key=f"tree-digest:{unit_id}:{manager.id}:{first:%Y-%m}",
+            due_at=calendar.place(now),
+        )
+    return written
+
+
+def _latest_tree_round(session: Session, unit_id: int, now: datetime) -> Round | None:
+    for round_ in tree_rounds(session, unit_id):
+        if round_.opens_at <= now and has_subunits_in(session, unit_id, round_.id):
+            return round_
+    return None
 
 
 def _digest(

@@ -4,11 +4,14 @@ made of what each library shows, so the region minus its other libraries never r
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from bot.follow_up import plan_followups
 from bot.runtime import Runtime
 from storage.db import transaction
-from storage.models import Membership, Role, RoundUnit
+from storage.models import Membership, Outbox, Role, RoundUnit
 from tests.harness import Conversation, texts
 from tests.privacy.play import _person_id
 from tests.report_data import Row, add_responses, install_mini, make_round, make_unit
@@ -88,3 +91,21 @@ def test_the_region_minus_its_other_libraries_never_reveals_a_small_one(runtime:
 def total(said: str) -> str:
     """The region's own figures: everything before the units side by side."""
     return said.split("Side by side:")[0]
+
+
+def test_the_regional_manager_gets_the_tree_in_the_monthly_digest(runtime: Runtime) -> None:
+    _units, skane, _autumn, _version = region(runtime)
+    maja = manager(runtime, skane)
+    on_screen = texts(maja.say('unit results "Region Skåne"'))
+    maja_id = _person_id(runtime, maja)
+    with transaction(runtime.sessions) as session:
+        # The first working day of December, noon in Stockholm; a second scan adds nothing.
+        assert plan_followups.scan_plans(session, datetime(2026, 12, 1, 11, 0, tzinfo=UTC)) == 1
+        assert plan_followups.scan_plans(session, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)) == 0
+    with runtime.sessions() as session:
+        (row,) = session.scalars(select(Outbox).where(Outbox.kind == "tree-digest")).all()
+        assert row.person_id == maja_id
+        payload = "\n".join(str(reply.get("text", "")) for reply in row.payload)
+    assert "Monthly digest" in payload
+    assert "Total of 3 answers in 1 of 2 units" in payload
+    assert total(on_screen).splitlines()[1] in payload  # the same roll-up as on screen
