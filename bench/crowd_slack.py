@@ -14,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import insert
 
 from bench.crowd import CrowdServer, Figures, _crowd, capacity_outcome, meeting_outcome
 from bench.crowd_people import SCALE, Crowd
 from bench.crowd_slack_people import SIGNING_SECRET
 from bench.databases import Database
+from bench.minimal_bot import press_table
 from bench.registry import Outcome, Sizes, register
 from bot import runtime as runtime_module
 from bot.clock import SystemClock
@@ -69,15 +70,7 @@ def minimal_bolt(token: str, base_url: str, database_url: str) -> Iterator[str]:
     from slack_bolt import App, BoltRequest
     from slack_sdk import WebClient
 
-    table = Table(
-        "minimal_slack_press",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        Column("channel", String(32)),
-        Column("value", String(8)),
-    )
-    engine = create_engine(database_url)
-    table.metadata.create_all(engine)
+    table, engine = press_table("minimal_slack_press", "channel", database_url)
     buttons = [
         {
             "type": "button",

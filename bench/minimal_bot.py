@@ -11,9 +11,23 @@ import asyncio
 import sys
 import threading
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert
 
 SCALE = [str(n) for n in range(1, 8)]
+
+
+def press_table(name: str, where: str, database_url: str) -> tuple[Table, Engine]:
+    """The one table a minimal bot writes each press to (`where`: the chat or channel), created."""
+    table = Table(
+        name,
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column(where, String(32)),
+        Column("value", String(8)),
+    )
+    engine = create_engine(database_url)
+    table.metadata.create_all(engine)
+    return table, engine
 
 
 def minimal_bot(token: str, url: str, database_url: str, up: threading.Event, stop: threading.Event) -> None:
@@ -21,15 +35,7 @@ def minimal_bot(token: str, url: str, database_url: str, up: threading.Event, st
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-    table = Table(
-        "minimal_press",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        Column("chat", String(32)),
-        Column("value", String(8)),
-    )
-    engine = create_engine(database_url)
-    table.metadata.create_all(engine)
+    table, engine = press_table("minimal_press", "chat", database_url)
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=label) for label in SCALE]])
 
     async def on_assess(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
