@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.clock import ManualClock
 from bot.runtime import Runtime
 from storage.db import transaction
 from storage.models import Person
 from tests.harness import Conversation, texts
 from tests.org_setup import claim_admin
 from tests.report_data import GOLDEN, add_responses, install_mini, make_round, make_unit
+from tests.test_plan_todo import _planned
 
 
 def unnamed_round(runtime: Runtime) -> tuple[int, int]:
@@ -92,3 +94,21 @@ def test_swedish_reader_is_told_the_swedish_words_and_they_work_as_written(runti
     assert "förrän efter 8 januari 2027" in texts(bo.say("borta till 2027-01-08"))
     assert "ingen öppen skattningsomgång" in texts(bo.say("påminn av"))
     assert "Skriv RADERA (eller DELETE)" in texts(bo.say("glöm mig"))
+
+
+def test_a_date_not_understood_is_explained_in_the_readers_language(runtime: Runtime) -> None:
+    anna = Conversation(runtime.engine, "anna", display_name="Anna", locale_hint="en")
+    english = texts(anna.say("away until yesterday"))
+    assert "yesterday is not a date: write it as e.g. 2027-01-08, 8/1 or 8 January." in english
+    assert "8 January" in texts(anna.say("away until 8 January"))
+    bo = Conversation(runtime.engine, "bo", display_name="Bo", locale_hint="sv")
+    swedish = texts(bo.say("borta till igår"))
+    assert "igår är inte ett datum" in swedish
+    assert "8 januari" in swedish
+    assert "förrän efter 8 januari 2027" in texts(bo.say("borta till 8 januari"))
+
+
+def test_principal_moves_a_due_date_written_in_words(runtime: Runtime, clock: ManualClock) -> None:
+    pia, _anna, _bo = _planned(runtime, clock)
+    assert "due 30 April 2027" in texts(pia.say("plan due 1 30 April 2027"))
+    assert "banana day is not a date" in texts(pia.say("plan due 1 banana day"))

@@ -78,16 +78,17 @@ def plan_due(ctx: Context, args: list[str]) -> list[Reply]:
     t = ctx.t
     usage = t._("Write plan due, the item's number and the date, e.g. plan due 2 2027-04-30.")
     _unit, item, n, words = _numbered(ctx, args, "plan due", usage)
-    if len(words) != 1:
+    if not words:
         raise UsageError(usage)
+    written = " ".join(words)  # `plan due 2 8 January` as the hint below writes it
     today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
-    due = parse_date(words[0], today)
+    due = parse_date(written, today)
     if due is None:
         raise UsageError(
-            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=words[0])
+            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 January.", date=written)
         )
     if due < today:
-        raise UsageError(t._("%(date)s has already passed: choose a due date in the future.", date=words[0]))
+        raise UsageError(t._("%(date)s has already passed: choose a due date in the future.", date=written))
     item.due_date = due
     audit.record(ctx, "plan.due", {"item": item.id, "due": due.isoformat()})
     return [Reply(t._("%(n)s is now due %(date)s.", n=n, date=t.date(due, "d MMMM y")))]

@@ -204,7 +204,7 @@ def _tree_digests(session: Session, now: datetime, default_locale: str) -> int:
         select(Membership.unit_id, Membership.person_id, Membership.joined_at).where(
             Membership.role == Role.MANAGER
         )
-    ).tuples()
+    ).all()
     for unit_id, person_id, joined_at in sorted(set(managing)):
         manager = session.get(Person, person_id)
         found = _latest_tree_round(session, unit_id, now)

@@ -194,7 +194,7 @@ def _options(ctx: Context, unit: Unit, words: list[str], asked: tuple[str, list[
             parsed = parse_date(value, ctx.now.astimezone(zone(ctx.person.timezone)).date())
             if parsed is None:
                 raise UsageError(
-                    t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=value)
+                    t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 January.", date=value)
                 )
             due = parsed
             if due < ctx.now.astimezone(zone(ctx.person.timezone)).date():

@@ -295,7 +295,7 @@ def parse_day(text: str, t: Translator, today: date) -> date:
     day = parse_date(text, today)
     if day is None:
         raise UsageError(
-            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 januari.", date=text)
+            t._("%(date)s is not a date: write it as e.g. 2027-01-08, 8/1 or 8 January.", date=text)
         )
     return day
 
@@ -306,10 +306,11 @@ def away(ctx: Context, args: list[str]) -> list[Reply]:
     if len(args) == 1 and args[0].lower() in ("off", "av"):
         ctx.person.away_until = None
         return [Reply(t._("Welcome back! Reminders and follow-ups are on again."))]
-    if len(args) != 2 or args[0].lower() not in ("until", "till", "tills"):
+    if len(args) < 2 or args[0].lower() not in ("until", "till", "tills"):
         raise UsageError(t._("Write away until and a date, for example: away until 2027-01-08"))
     today = ctx.now.astimezone(zone(ctx.person.timezone)).date()
-    day = parse_day(args[1], t, today)
+    # The rest is the date, so `away until 8 January` works as the hint writes it, quoted or not.
+    day = parse_day(" ".join(args[1:]), t, today)
     if day < today:
         raise UsageError(
             t._("That date has already passed: write the last day you are away, e.g. away until 2027-01-08.")

@@ -370,7 +370,7 @@ def withdraw_for(session: Session, person_id: int) -> None:
         .where(Response.person_id == person_id, Response.step.is_not(None), Response.unit_id.is_not(None))
         .distinct()
     )
-    for round_id, unit_id in session.execute(theirs).tuples().all():
+    for round_id, unit_id in session.execute(theirs).all():
         # A step is only ever given within a round and a unit.
         assert round_id is not None
         assert unit_id is not None

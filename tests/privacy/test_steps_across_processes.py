@@ -61,9 +61,7 @@ def test_two_people_finishing_at_once_make_one_step_and_the_other_waits_for_the_
     assert sealed == {answering[0]: 1, answering[1]: 0}
     with runtime.sessions() as session:
         steps = dict(
-            session.execute(select(Response.id, Response.step).where(Response.round_id == round_id))
-            .tuples()
-            .all()
+            session.execute(select(Response.id, Response.step).where(Response.round_id == round_id)).all()
         )
     assert sorted(steps.values(), key=lambda s: s or 0) == [None, 1, 1, 1]
     assert steps[answering[1]] is None  # waits for the next step

@@ -31,7 +31,7 @@ def test_upgrading_gives_each_unit_the_steps_it_was_shown_from(runtime: Runtime)
     command.downgrade(config, "0006")
     command.upgrade(config, "head")
     with runtime.sessions() as session:
-        steps = dict(session.execute(select(Response.id, Response.step).order_by(Response.id)).tuples().all())
+        steps = dict(session.execute(select(Response.id, Response.step).order_by(Response.id)).all())
         after = unit_report(session, unit, round_id)
     assert steps == {ids[-1]: 1, ids[0]: 1, ids[1]: 1, ids[2]: 2, ids[3]: 2, ids[4]: 2, ids[5]: None}
     assert (after.published, after.completed, after.steps) == (6, 7, 2)
