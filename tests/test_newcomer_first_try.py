@@ -112,3 +112,15 @@ def test_principal_moves_a_due_date_written_in_words(runtime: Runtime, clock: Ma
     pia, _anna, _bo = _planned(runtime, clock)
     assert "due 30 April 2027" in texts(pia.say("plan due 1 30 April 2027"))
     assert "banana day is not a date" in texts(pia.say("plan due 1 banana day"))
+
+
+def test_swedish_staff_are_never_told_to_type_an_english_command(runtime: Runtime) -> None:
+    bo = Conversation(runtime.engine, "bo", display_name="Bo", locale_hint="sv")
+    said = " ".join(
+        texts(bo.say(words))
+        for words in ("hej", "resultat", "paus", "språk", "tidszon", "borta", "påminn", "borta till igår")
+    )
+    english = re.findall(r"[Ss]kriv (?:bara )?(assess|results|help|language|timezone|away|remind)\b", said)
+    assert english == []
+    assert "skriv skatta" in said.lower()
+    assert "Skriv borta till och ett datum" in said
