@@ -444,7 +444,7 @@ def outbox_states(runtime: Runtime) -> dict[OutboxState, int]:
     """The queued messages by state (an event's own replies, kept with it, are not counted)."""
     with runtime.sessions() as session:
         return dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(Outbox.state, func.count()).where(Outbox.kind != "reply").group_by(Outbox.state)
             ).all()
         )
