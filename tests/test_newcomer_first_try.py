@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -124,3 +127,29 @@ def test_swedish_staff_are_never_told_to_type_an_english_command(runtime: Runtim
     assert english == []
     assert "skriv skatta" in said.lower()
     assert "Skriv borta till och ett datum" in said
+
+
+def test_report_on_the_command_line_for_a_round_the_unit_does_not_have(runtime: Runtime, db_url: str) -> None:
+    unnamed_round(runtime)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSESSBOT_")}
+    env["ASSESSBOT_DATABASE_URL"] = db_url
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "report",
+            "Ystad school",
+            "--round",
+            "Autumn 2026",
+            "--format",
+            "csv",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Ystad school has no round called Autumn 2026." in done.stderr
+    assert "has not taken part" not in done.stderr

@@ -28,6 +28,14 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             print(t._("I don't know the unit %(unit)s.", unit=args.unit), file=sys.stderr)
             return 1
         round_ = find_round(session, unit.id, args.round) if args.round else latest_round(session, unit.id)
+        if round_ is None and args.round:
+            unknown = t._(
+                "%(unit)s has no round called %(round)s. Type round list to see the rounds.",
+                unit=unit.name,
+                round=args.round,
+            )
+            print(unknown, file=sys.stderr)
+            return 1
         if round_ is None:
             print(t._("%(unit)s has not taken part in any round yet.", unit=unit.name), file=sys.stderr)
             return 1
