@@ -17,6 +17,13 @@ A person's replies never wait behind their own earlier bulk message: the dispatc
 replies before anything else. A reply left behind by a dead process is dropped once the person has
 a newer one (`superseded`): the newer event showed them where they are, and the old edit would
 turn the message they see back into a question they have answered.
+
+A delivered reply is not kept. Its text is the person's own (their answers, their result), and
+the row's id and times would date what they did: in an anonymous round the reply to the last
+press would say when they finished, which is what the anonymous record is built not to say. So
+`mark_sent` deletes the row, unless an older reply of the person is still waiting, for which this
+row is the proof that it was superseded; then the row keeps only that it was sent, and
+`forget_delivered` (the scheduler's housekeeping) deletes it once nothing older waits.
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, delete, exists, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import Incoming, Reply, replies_to_json
 from bot.outbox import CANCEL, REPLY_KIND, Due, Verdict, register_check
@@ -113,10 +120,23 @@ def calls(
     return [(_INSERT, _row(incoming, person_id, replies, now, takeover))]
 
 
+_older = _outbox.alias("older")
+_OLDER_WAITING = exists().where(
+    _older.c.person_id == _outbox.c.person_id,
+    _older.c.kind == KIND,
+    _older.c.state == OutboxState.PENDING,
+    _older.c.id < _outbox.c.id,
+)
+_DROP_SENT = delete(_outbox).where(
+    _outbox.c.idempotency_key == bindparam("key"), _outbox.c.state == OutboxState.PENDING, ~_OLDER_WAITING
+)
 _MARK_SENT = (
     update(_outbox)
     .where(_outbox.c.idempotency_key == bindparam("key"), _outbox.c.state == OutboxState.PENDING)
-    .values(state=OutboxState.SENT, sent_at=bindparam("now", type_=_outbox.c.sent_at.type))
+    .values(state=OutboxState.SENT, payload=replies_to_json([]), sent_at=None)
+)
+_FORGET_DELIVERED = delete(_outbox).where(
+    _outbox.c.kind == KIND, _outbox.c.state != OutboxState.PENDING, ~_OLDER_WAITING
 )
 _LEFT = (
     update(_outbox)
@@ -129,9 +149,18 @@ _LEFT = (
 )
 
 
-def mark_sent(session: Session, incoming: Incoming, now: datetime) -> None:
-    """The handling process delivered every reply: nobody else will."""
-    session.execute(_MARK_SENT, {"key": key(incoming), "now": now})
+def mark_sent(session: Session, incoming: Incoming, _now: datetime) -> None:
+    """The handling process delivered every reply: nobody else will, and nothing of them is kept."""
+    params = {"key": key(incoming)}
+    session.execute(_DROP_SENT, params)
+    session.execute(_MARK_SENT, params)
+
+
+def forget_delivered(sessions: sessionmaker[Session]) -> int:
+    """Delete the delivered (or dropped) replies no older waiting reply needs any more; the
+    scheduler's housekeeping runs it. Returns how many went."""
+    with sessions() as session, session.begin():
+        return int(session.execute(_FORGET_DELIVERED).rowcount or 0)
 
 
 def leave(session: Session, incoming: Incoming, unsent: Sequence[Reply], now: datetime, error: str) -> None:

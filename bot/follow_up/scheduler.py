@@ -27,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import reply_outbox
 from bot.clock import Clock, ManualClock
 from bot.commands import Audience, Context, Registry
 from bot.follow_up import plan_followups, reminders, retention
@@ -184,13 +185,14 @@ def periodic(
     retention_days: int = retention.DEFAULT_DAYS,
 ) -> None:
     """What the scheduler does every few minutes: due messages into the outbox, and housekeeping
-    (old event ids, and the answers of rounds past their retention period)."""
+    (old event ids, delivered replies, and the answers of rounds past their retention period)."""
     written = scan(sessions, now, default_locale)
     if written:
         log.info("scan wrote %s outbox message(s)", written)
     forgotten = processed_events.forget_old(sessions, now)
     if forgotten:
         log.info("forgot %s processed event id(s) older than %s", forgotten, processed_events.KEEP)
+    reply_outbox.forget_delivered(sessions)
     retention.expire(sessions, now, retention_days)
 
 
