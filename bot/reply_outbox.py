@@ -160,7 +160,7 @@ def forget_delivered(sessions: sessionmaker[Session]) -> int:
     """Delete the delivered (or dropped) replies no older waiting reply needs any more; the
     scheduler's housekeeping runs it. Returns how many went."""
     with sessions() as session, session.begin():
-        return int(session.execute(_FORGET_DELIVERED).rowcount or 0)
+        return int(session.execute(_FORGET_DELIVERED).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def leave(session: Session, incoming: Incoming, unsent: Sequence[Reply], now: datetime, error: str) -> None:
