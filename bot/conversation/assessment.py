@@ -383,8 +383,9 @@ def _with_last_time(ctx: Context, state: State, first: Reply) -> Reply:
     return replace(first, choices=(*first.choices, (choice,)))
 
 
-def on_last_time(ctx: Context, args: list[str]) -> list[Reply]:
-    """Button `sb:<response>`: fill in the background questions as in the last completed response."""
+def _continued(ctx: Context, args: list[str]) -> Response | list[Reply]:
+    """The response a `<prefix>:<response>` button goes on with, made the person's current one; or,
+    when it cannot go on (not theirs, its round closed, already finished), what to say instead."""
     response = _owned_response(ctx, args[0]) if len(args) == 1 else None
     if response is None:
         return [invalid_button(ctx)]
@@ -393,6 +394,14 @@ def on_last_time(ctx: Context, args: list[str]) -> list[Reply]:
     if response.status is not ResponseStatus.IN_PROGRESS:
         return [_finished(ctx)]
     _make_current(ctx, response)
+    return response
+
+
+def on_last_time(ctx: Context, args: list[str]) -> list[Reply]:
+    """Button `sb:<response>`: fill in the background questions as in the last completed response."""
+    response = _continued(ctx, args)
+    if isinstance(response, list):
+        return response
     state = load_state(ctx.session, response)
     earlier = last_time.previous_background(ctx.session, ctx.person.id, state.instrument, response.id)
     for question_id, option_id in earlier.items():
@@ -694,14 +703,9 @@ def on_explain(ctx: Context, args: list[str]) -> list[Reply]:
 
 def on_back(ctx: Context, args: list[str]) -> list[Reply]:
     """Button `b:<response>`."""
-    response = _owned_response(ctx, args[0]) if len(args) == 1 else None
-    if response is None:
-        return [invalid_button(ctx)]
-    if (closed := closed_rounds.closed_reply(ctx, response)) is not None:
-        return closed
-    if response.status is not ResponseStatus.IN_PROGRESS:
-        return [_finished(ctx)]
-    _make_current(ctx, response)
+    response = _continued(ctx, args)
+    if isinstance(response, list):
+        return response
     return go_back(ctx, load_state(ctx.session, response))
 
 
