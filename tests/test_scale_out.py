@@ -93,12 +93,11 @@ ERRORS = (
 )
 
 
-class Balancer:
-    """A load balancer without stickiness: each update to the next process that is up, round-robin;
-    one that refuses or fails it (not 200) is tried on the next, as Telegram retries a webhook."""
+class RoundRobin:
+    """A load balancer without stickiness: each request to the next process that is up,
+    round-robin; one that refuses or fails it (not 200) is tried on the next, as the platforms retry."""
 
-    def __init__(self, fake: FakeTelegramAPI, ports: list[int]) -> None:
-        self.fake = fake
+    def __init__(self, ports: list[int]) -> None:
         self.ports = ports
         self.down: set[int] = set()
         self._turn = itertools.count()
@@ -112,22 +111,36 @@ class Balancer:
                     return port
             return self.ports[0]
 
-    def deliver(self, update: dict[str, Any], avoid: int | None = None) -> int:
-        """Until a process acknowledges it (200); the port that did."""
+    def _until_acknowledged(self, send_to: Callable[[int], int], what: str, avoid: int | None) -> int:
+        """Send until a process acknowledges it (200); the port that did."""
         deadline = time.monotonic() + 30
         port = self.next_port(avoid)
         while time.monotonic() < deadline:
             try:
-                status = self.fake.deliver_webhook(
-                    update, url=f"http://127.0.0.1:{port}/telegram", secret=SECRET, timeout=10
-                )
+                status = send_to(port)
             except OSError:  # refused, or cut off by a process dying
                 status = 0
             if status == 200:
                 return port
             time.sleep(0.05)
             port = self.next_port(port)
-        raise AssertionError(f"no process acknowledged update {update.get('update_id')}")
+        raise AssertionError(f"no process acknowledged {what}")
+
+
+class Balancer(RoundRobin):
+    """Telegram's webhook updates, spread over the processes."""
+
+    def __init__(self, fake: FakeTelegramAPI, ports: list[int]) -> None:
+        super().__init__(ports)
+        self.fake = fake
+
+    def deliver(self, update: dict[str, Any], avoid: int | None = None) -> int:
+        def send_to(port: int) -> int:
+            return self.fake.deliver_webhook(
+                update, url=f"http://127.0.0.1:{port}/telegram", secret=SECRET, timeout=10
+            )
+
+        return self._until_acknowledged(send_to, f"update {update.get('update_id')}", avoid)
 
 
 @dataclass
@@ -149,7 +162,7 @@ class Crowd:
         Some presses are double clicks split across the processes, some are re-delivered."""
         rng = random.Random(user)
         self.balancer.deliver(self.fake.push_message(user, "/assess"))
-        if not self._wait(lambda: any(m.buttons for m in self.fake.chat(user))):
+        if not _wait(lambda: any(m.buttons for m in self.fake.chat(user))):
             self._unanswered(f"{user}: no answer to /assess")
             return
         pressed: set[tuple[int, str | None]] = set()  # a message is edited into the next question
@@ -181,16 +194,9 @@ class Crowd:
             with self.lock:
                 self.presses += 1
             answered = functools.partial(_answered, self.fake, user, message.message_id, message.text, data)
-            if not self._wait(answered):
+            if not _wait(answered):
                 self._unanswered(f"{user}: press {data} on message {message.message_id} not answered")
                 return
-
-    def _wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-        try:
-            wait_for(condition, timeout)
-        except AssertionError:
-            return False
-        return True
 
     def _unanswered(self, what: str) -> None:
         with self.lock:
@@ -319,40 +325,18 @@ def test_a_crowd_answers_through_two_telegram_webhook_processes_one_killed_midwa
 SLACK_SECRET = "scale-out-signing-secret-0123456789"
 
 
-class SlackBalancer:
-    """Round-robin over the processes' request URLs, trying the next on a refusal or a failure."""
+class SlackBalancer(RoundRobin):
+    """Slack's requests, spread over the processes' request URLs."""
 
     def __init__(self, fake: FakeSlackAPI, ports: list[int]) -> None:
+        super().__init__(ports)
         self.clients = {
             port: SlackEventsClient(f"http://127.0.0.1:{port}/slack/events", SLACK_SECRET, api=fake)
             for port in ports
         }
-        self.ports = ports
-        self.down: set[int] = set()
-        self._turn = itertools.count()
-        self._lock = threading.Lock()
-
-    def next_port(self, avoid: int | None = None) -> int:
-        with self._lock:
-            for _ in range(2 * len(self.ports)):
-                port = self.ports[next(self._turn) % len(self.ports)]
-                if port not in self.down and port != avoid:
-                    return port
-            return self.ports[0]
 
     def deliver(self, send: Callable[[SlackEventsClient], tuple[int, str]], avoid: int | None = None) -> int:
-        deadline = time.monotonic() + 30
-        port = self.next_port(avoid)
-        while time.monotonic() < deadline:
-            try:
-                status, _body = send(self.clients[port])
-            except OSError:
-                status = 0
-            if status == 200:
-                return port
-            time.sleep(0.05)
-            port = self.next_port(port)
-        raise AssertionError("no process acknowledged a request")
+        return self._until_acknowledged(lambda port: send(self.clients[port])[0], "a request", avoid)
 
 
 def _slack_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
