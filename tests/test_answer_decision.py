@@ -5,14 +5,12 @@ general path tell and store the same."""
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from bot import runtime as runtime_module
 from bot.clock import ManualClock
@@ -21,12 +19,12 @@ from bot.conversation.answer_decision import Effect, answered, decide
 from bot.conversation.assessment_state import State
 from bot.directory import catalogue
 from bot.engine import Engine
-from bot.messages import Reply
 from bot.runtime import Runtime
-from storage.models import Answer, AnswerKind, Identity, Response
+from storage.models import AnswerKind
 from tests.conftest import START
 from tests.harness import Conversation
 from tests.test_answering import LIBRARY
+from tests.test_quick_answer import _stored, _transcript
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +96,6 @@ def test_an_answer_is_refused_ignored_changed_or_moves_on_exactly_as_the_rules_s
 # ---------------------------------------------------------------- the two paths, one decision
 
 _people = itertools.count()
-
-
-def _transcript(replies: list[Reply]) -> list[tuple[str, list[str], bool]]:
-    return [
-        (r.text, [re.sub(r"^(\w):\d+", r"\1:R", c.payload) for c in r.flat_choices], r.edit) for r in replies
-    ]
-
-
-def _stored(runtime: Runtime, user_id: str) -> list[tuple[str, str, int | None]]:
-    with runtime.sessions() as session:
-        rows = session.execute(
-            select(Answer.item_code, Answer.kind, Answer.value)
-            .join(Response, Response.id == Answer.response_id)
-            .join(Identity, Identity.person_id == Response.person_id)
-            .where(Identity.platform_user_id == user_id)
-            .order_by(Answer.item_code)
-        ).all()
-    return [(code, kind.value, value) for code, kind, value in rows]
 
 
 # A press: which keyboard (0 the latest, 1 the one before it, ...) and which of its buttons.
