@@ -262,7 +262,8 @@ def mydata(ctx: Context, _args: list[str]) -> list[Reply]:
             + ctx.t._(
                 "Your answers to a round are kept for %(days)s days after the round closes (to compare "
                 "with the next rounds and follow up the action plan), then deleted; only the unit's "
-                "published results remain.",
+                "published results remain. An assessment you took on your own is kept for %(days)s "
+                "days after you finished it, then deleted.",
                 days=ctx.config.retention_days,
             ),
             file=FileOut("assessbot-mydata.json", content, ctx.t._("Your data")),
@@ -278,12 +279,26 @@ def _retention(session: Session, person_id: int, days: int) -> dict[str, object]
         .where(Response.person_id == person_id)
         .distinct()
     ).all()
+    own = session.scalars(
+        select(Response)
+        .where(Response.person_id == person_id, Response.round_id.is_(None))
+        .order_by(Response.id)
+    )
     return {
         "days_after_round_closes": days,
         "why": "to compare a unit with its next rounds and follow up its action plan",
         "rounds": [
             {"round": name, "answers_deleted_after": (closes + timedelta(days=days)).date().isoformat()}
             for name, closes in closing
+        ],
+        # Counted from the day bot/follow_up/retention.py counts from: finished, or else started.
+        "own_assessments": [
+            {
+                "answers_deleted_after": ((r.completed_at or r.started_at) + timedelta(days=days))
+                .date()
+                .isoformat()
+            }
+            for r in own
         ],
     }
 

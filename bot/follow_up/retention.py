@@ -9,7 +9,12 @@ no longer. Then, in one transaction per round, run by the scheduler's periodic j
   rather than losing its results;
 - the responses with their answers and background answers, who was invited and who finished, and
   the round's invitations and reminders in the outbox are deleted;
+- the round's workshops keep their votes (their counts are the workshop's outcome) but not who
+  cast them, and lose their notes (what each person wrote);
 - the round is marked archived: its reports read the kept results alone from then on.
+An assessment someone took on their own, outside any round, is theirs alone and has no published
+result: it is deleted with its answers the same period after it was finished (or, unfinished,
+started).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import sys
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
@@ -33,6 +38,9 @@ from storage.models import (
     RoundParticipant,
     RoundStatus,
     RoundUnit,
+    Workshop,
+    WorkshopNote,
+    WorkshopVote,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,8 @@ def expire(sessions: sessionmaker[Session], now: datetime, days: int = DEFAULT_D
     """Archive every round past its period; returns how many were archived."""
     if days <= 0:
         return 0  # a mistyped setting must not delete this year's answers
+    with transaction(sessions) as session:
+        expire_own(session, now, days)
     with sessions() as session:
         rounds = due(session, now, days)
     archived = 0
@@ -89,11 +99,31 @@ def archive(session: Session, round_id: int, now: datetime) -> int:
     session.execute(delete(BackgroundAnswer).where(BackgroundAnswer.response_id.in_(responses)))
     session.execute(delete(Response).where(Response.round_id == round_id))
     session.execute(delete(RoundParticipant).where(RoundParticipant.round_id == round_id))
+    workshops = select(Workshop.id).where(Workshop.round_id == round_id)
+    session.execute(
+        update(WorkshopVote).where(WorkshopVote.workshop_id.in_(workshops)).values(person_id=None)
+    )
+    session.execute(delete(WorkshopNote).where(WorkshopNote.workshop_id.in_(workshops)))
     for kind in ROUND_MESSAGES:
         session.execute(delete(Outbox).where(Outbox.idempotency_key.startswith(f"{kind}:{round_id}:")))
     round_.status = RoundStatus.ARCHIVED
     log.info("round %s archived: its answers are deleted, its published results kept", round_id)
     return 1
+
+
+def expire_own(session: Session, now: datetime, days: int) -> int:
+    """Delete the assessments taken alone whose period has run out; returns how many."""
+    cutoff = now - timedelta(days=days)
+    expired = select(Response.id).where(
+        Response.round_id.is_(None), func.coalesce(Response.completed_at, Response.started_at) <= cutoff
+    )
+    ids = list(session.scalars(expired))
+    if ids:
+        session.execute(delete(Answer).where(Answer.response_id.in_(ids)))
+        session.execute(delete(BackgroundAnswer).where(BackgroundAnswer.response_id.in_(ids)))
+        session.execute(delete(Response).where(Response.id.in_(ids)))
+        log.info("%s assessment(s) taken alone deleted at the end of their retention period", len(ids))
+    return len(ids)
 
 
 def _units(session: Session, round_id: int) -> set[int]:
