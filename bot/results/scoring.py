@@ -74,12 +74,13 @@ def summarise(
     by_mean = sorted(scored, key=lambda s: (-(s.mean or 0.0), order[s.area_id]))
     n = _how_many(len(scored))
     weakest_first = sorted(scored, key=lambda s: (s.mean or 0.0, order[s.area_id]))
-    means = [s.mean for s in scored]
+    means = [s.mean for s in scored if s.mean is not None]
+    lowest, highest = min(means, default=None), max(means, default=None)
     # A strength stands above the weakest area and a development area below the strongest, so
     # areas that all came out the same are neither.
-    strengths = tuple(s.area_id for s in by_mean[:n] if s.mean != min(means)) if len(scored) > 1 else ()
+    strengths = tuple(s.area_id for s in by_mean[:n] if s.mean != lowest) if len(scored) > 1 else ()
     development = tuple(
-        s.area_id for s in weakest_first[:n] if s.area_id not in strengths and s.mean != max(means)
+        s.area_id for s in weakest_first[:n] if s.area_id not in strengths and s.mean != highest
     )
     actions: list[Action] = []
     for area_id in development or tuple(s.area_id for s in weakest_first[:1]):
