@@ -1,7 +1,8 @@
 """The terminal adapter: the whole bot on standard input/output (also scripted through a pipe).
 
 Typed numbers pick from the buttons of the latest message, so `5` answers 5 on a scale and `1`
-picks the first option of a background question; anything else goes to the engine as text.
+picks the first option of a background question; anything else goes to the engine as text. On a
+scale the numbers belong to its points, so its other buttons (Skip, Back, ...) are keyed by letters.
 
 What the bot sends on its own (invitations, reminders, follow-ups) to the person the terminal runs
 as is their inbox: shown at start and after every line typed (`inbox`), and as it falls due while
@@ -12,6 +13,7 @@ someone sits at the terminal (the background dispatcher, through `ConsoleSender`
 from __future__ import annotations
 
 import getpass
+import string
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -60,18 +62,10 @@ class ConsoleAdapter:
         return self._event(text=text)
 
     def _choice_for(self, typed: str) -> Choice | None:
-        """The button a typed number picks. Where the buttons are themselves numbers (a scale),
-        the number picks the button of that label only: `6` on a 5-point scale goes to the bot as
-        text (which says the scale's range) instead of pressing the sixth button, "skip"."""
-        if not (typed.isascii() and typed.isdigit()):
-            return None
-        labelled = [c for c in self._choices if c.label.strip() == typed]
-        if labelled:
-            return labelled[0]
-        if any(c.label.strip().isdigit() for c in self._choices):
-            return None
-        n = int(typed)
-        return self._choices[n - 1] if 1 <= n <= len(self._choices) else None
+        """The button of the key typed, as the menu shows it (`menu_keys`)."""
+        keys = menu_keys(self._choices)
+        wanted = typed.lower()
+        return next((c for c, key in zip(self._choices, keys, strict=True) if key == wanted), None)
 
     def _event(self, **fields: object) -> Incoming:
         return Incoming(
@@ -100,12 +94,9 @@ class ConsoleAdapter:
         self.out.write(reply.text + "\n")
         if reply.choices:
             self._choices = reply.flat_choices
-            numbered = []
-            n = 1
-            for row in reply.choices:
-                numbered.append("  ".join(f"[{n + i}] {c.label}" for i, c in enumerate(row)))
-                n += len(row)
-            self.out.write("\n".join(numbered) + "\n")
+            keys = iter(menu_keys(self._choices))
+            rows = ("  ".join(f"[{next(keys)}] {c.label}" for c in row) for row in reply.choices)
+            self.out.write("\n".join(rows) + "\n")
         for attached in (reply.image, reply.file):
             if attached is not None:
                 # A folder per person: everyone's chart is called result-<date>.png.
@@ -133,6 +124,21 @@ class ConsoleAdapter:
     def check_inbox(self) -> None:
         if self.inbox is not None:
             self.inbox()
+
+
+def menu_keys(choices: Sequence[Choice]) -> list[str]:
+    """What to type for each button: its number in the menu, unless some buttons are themselves
+    numbers (a scale). Then a number picks the button of that label only (`6` on a 5-point scale
+    goes to the bot as text, which says the scale's range, instead of pressing the sixth button),
+    and the other buttons get the letters a, b, c, ... so every one shown can be typed."""
+    if not any(_is_number(c.label) for c in choices):
+        return [str(n) for n in range(1, len(choices) + 1)]
+    letters = iter(string.ascii_lowercase)
+    return [c.label.strip() if _is_number(c.label) else next(letters) for c in choices]
+
+
+def _is_number(label: str) -> bool:
+    return label.strip().isascii() and label.strip().isdigit()
 
 
 def _safe_name(user: str) -> str:

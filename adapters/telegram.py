@@ -29,9 +29,8 @@ import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from telegram import Bot, BotCommand, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
@@ -45,18 +44,21 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from adapters.http_server import Limits, Readiness
 from adapters.telegram_delivery import Delivery, left_after
 from adapters.telegram_pace import Lane, Lanes, retry_seconds
 from adapters.telegram_render import MAX_TEXT, keyboard, message_count, split_text, utf16_len
 from adapters.telegram_request import AiohttpRequest
-from adapters.telegram_webhook import start_webhook
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.i18n import pick_locale, translator
 from bot.log_redaction import content, hide_secrets
 from bot.messages import Address, Attachment, Incoming, Reply, RetryLater, Sending, Undeliverable
+
+if TYPE_CHECKING:  # the HTTP server is loaded only when a webhook is configured
+    from aiohttp import web
+
+    from adapters.http_server import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -540,6 +542,9 @@ async def serve(
         assert updater is not None
         webhook: web.AppRunner | None = None
         if config.telegram_webhook_url:
+            from adapters.http_server import Limits
+            from adapters.telegram_webhook import start_webhook
+
             path = "/" + urllib.parse.urlsplit(config.telegram_webhook_url).path.lstrip("/")
             webhook = await start_webhook(
                 application,

@@ -2,16 +2,21 @@
 
 Uploaded files are untrusted: size, nesting depth and YAML anchors/aliases (the "billion laughs"
 expansion) are refused before any structure is built.
+
+PyYAML is imported when a file is first read, not with this module: a bot whose bundled
+instruments are installed already reads no YAML, and need not hold the parser in memory.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from bot.i18n import N_
 from instruments.problems import InstrumentInvalid, Problem
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_DEPTH = 12
@@ -43,8 +48,14 @@ class Located:
         return {p.path for p in self.problems}
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    pass
+@cache
+def _loader() -> type[yaml.SafeLoader]:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        pass
+
+    return NoAliasLoader
 
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -53,8 +64,10 @@ _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "
 def _check_events(source: str, filename: str) -> list[Problem]:
     """Refuse anchors, aliases and deep nesting before anything is constructed."""
     problems: list[Problem] = []
+    import yaml
+
     depth = 0
-    for ev in yaml.parse(source, Loader=_NoAliasLoader):
+    for ev in yaml.parse(source, Loader=_loader()):
         line = ev.start_mark.line + 1 if ev.start_mark else 0
         if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None):
             problems.append(Problem(line, "", N_("anchors and aliases (& and *) are not allowed")))
@@ -92,6 +105,8 @@ def _line(node: yaml.Node) -> int:
 
 
 def _to_python(node: yaml.Node, path: str, loader: yaml.SafeLoader, located: Located) -> Any:
+    import yaml
+
     located.lines.setdefault(path, _line(node))
     if isinstance(node, yaml.MappingNode):
         return _mapping(node, path, loader, located)
@@ -101,6 +116,8 @@ def _to_python(node: yaml.Node, path: str, loader: yaml.SafeLoader, located: Loc
 
 
 def _mapping(node: yaml.MappingNode, path: str, loader: yaml.SafeLoader, located: Located) -> dict[Any, Any]:
+    import yaml
+
     result: dict[Any, Any] = {}
     first_lines: dict[Any, int] = {}
     for key_node, value_node in node.value:
@@ -143,6 +160,8 @@ def _scalar(node: yaml.Node, path: str, loader: yaml.SafeLoader, located: Locate
 
 def read_document(source: str | bytes, filename: str) -> tuple[Any, Located]:
     """The document as plain values; refuses (raises) what cannot be read at all."""
+    import yaml
+
     if isinstance(source, bytes):
         if len(source) > MAX_FILE_BYTES:
             raise InstrumentInvalid(filename, [_too_big()])
@@ -159,7 +178,7 @@ def read_document(source: str | bytes, filename: str) -> tuple[Any, Located]:
         problems = _check_events(source, filename)
         if problems:
             raise InstrumentInvalid(filename, problems)
-        loader = _NoAliasLoader(source)
+        loader = _loader()(source)
         try:
             node = loader.get_single_node()
             located = Located()

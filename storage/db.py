@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -231,8 +229,15 @@ def upsert_insert(dialect: str) -> Callable[..., Any]:
     """The dialect's INSERT with ON CONFLICT support (both SQLite and PostgreSQL have it).
 
     Upserts and insert-or-ignore on unique keys are how "nothing doubled" holds across processes.
+    Only the database's own dialect is imported: the other one is memory a running bot never uses.
     """
-    return pg_insert if dialect == "postgresql" else sqlite_insert
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def is_postgres(engine: Engine) -> bool:

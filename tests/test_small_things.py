@@ -101,6 +101,28 @@ def test_a_number_off_a_5_point_scale_in_the_terminal_is_explained_not_pressed(
     assert answer_count(runtime) == 1
 
 
+@pytest.mark.parametrize(
+    ("locale", "begin", "same", "strengths"),
+    [
+        ("en", "assess", "All your areas came out the same", "Strengths"),
+        ("sv", "skatta", "Alla dina områden fick samma resultat", "Styrkor"),
+    ],
+)
+def test_equal_answers_everywhere_name_no_strength(
+    runtime: Runtime, locale: str, begin: str, same: str, strengths: str
+) -> None:
+    install_tiny(runtime)
+    tove = Conversation(runtime.engine, "tove", display_name="Tove", locale_hint=locale)
+    tove.say(begin)
+    tove.click("Liten avstämning" if locale == "sv" else "Tiny check-in")
+    for _ in range(3):
+        result = texts(tove.click("4"))
+    assert same in result, result
+    assert strengths not in result
+    assert "To develop" not in result
+    assert "Att utveckla" not in result
+
+
 def test_a_greeting_after_pausing_gets_the_welcome(anna: Conversation) -> None:
     anna.say("assess")
     if "Which assessment" in anna.last.text:

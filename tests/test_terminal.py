@@ -4,6 +4,7 @@ inbox), and `assessbot tick --at TIME` runs the scheduled work as of that time."
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -129,3 +130,40 @@ def test_tick_runs_the_scheduled_work_as_of_a_given_time(
 def test_tick_with_a_time_it_cannot_read_says_how_to_write_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["tick", "--at", "monday"]) == 2
     assert "write it as 2026-12-07T09:30" in capsys.readouterr().err
+
+
+def shown_menu(screen: str) -> dict[str, str]:
+    """The last menu on screen, as typed key -> button label (`[8] Skip  [9] What…` in a row)."""
+    block = screen.rstrip("\n").split("\n\n")[-1]
+    menu: dict[str, str] = {}
+    for line in block.splitlines():
+        for cell in re.findall(r"\[([^\]]+)\] ((?:(?!  \[).)+)", line):
+            assert cell[0] not in menu, f"{cell[0]!r} is shown twice: {block}"
+            menu[cell[0]] = cell[1].strip()
+    return menu
+
+
+def test_on_a_7_point_scale_every_option_the_terminal_shows_can_be_typed(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    anna, out = terminal(runtime, "anna", tmp_path)
+    anna.run(["assess"], prompt=False)
+    while "Statement 1/24" not in out.getvalue():  # the background questions: their first option
+        anna.run(["1"], prompt=False)
+    menu = shown_menu(out.getvalue())
+    keys = {label: key for key, label in menu.items()}
+    assert [keys[str(v)] for v in range(1, 8)] == [str(v) for v in range(1, 8)], menu
+    assert {"Skip", "What does this mean?", "Back"} <= set(keys), menu
+
+    before = len(out.getvalue())
+    anna.run([keys["What does this mean?"]], prompt=False)
+    explained = out.getvalue()[before:]
+    assert "Please answer with a number" not in explained, explained
+    assert explained.startswith("ℹ️ E.g. choosing good search terms"), explained
+
+    anna.run([keys["Skip"]], prompt=False)
+    assert "Statement 2/24" in out.getvalue()[before:], out.getvalue()[before:]
+    before = len(out.getvalue())
+    back = next(key for key, label in shown_menu(out.getvalue()).items() if label == "Back")
+    anna.run([back], prompt=False)
+    assert "Statement 1/24" in out.getvalue()[before:], out.getvalue()[before:]

@@ -218,7 +218,7 @@ def channel(runtime: Runtime) -> Iterator[Channel]:
     with FakeSlackAPI() as fake:
         for user in ("U0PIA", "U0SVEN", "U0ANNA"):
             fake.add_user(user, locale="en-US", real_name=user)
-        fake.add_channel(CHANNEL, name="staff-room")
+        fake.add_channel(CHANNEL)
         adapter = SlackAdapter(
             runtime.engine, WebClient(token=fake.token, base_url=fake.base_url), signing_secret=SECRET
         )

@@ -87,6 +87,10 @@ def render(ctx: Context, response: Response, *, just_completed: bool) -> list[Re
         lines.append(t._("Strengths: %(areas)s.", areas=", ".join(titles[a] for a in result.strengths)))
     if result.development:
         lines.append(t._("To develop: %(areas)s.", areas=", ".join(titles[a] for a in result.development)))
+    if result.all_the_same:
+        lines.append(
+            t._("All your areas came out the same, so none stands out as a strength or as one to develop.")
+        )
     if result.actions:
         lines.append(t._("Suggestions:"))
         lines.extend(f"{i}) {pick(a.text, t.locale)}" for i, a in enumerate(result.actions, start=1))

@@ -29,6 +29,13 @@ class Result:
     # Change in mean per area since the previous completed response (only areas scored both times).
     change: Mapping[str, float]
 
+    @property
+    def all_the_same(self) -> bool:
+        """Several areas scored, all with the same mean: none is a strength or to develop."""
+        return len({a.mean for a in self.areas if a.mean is not None}) == 1 and (
+            sum(a.mean is not None for a in self.areas) > 1
+        )
+
     def area(self, area_id: str) -> AreaScore | None:
         return next((a for a in self.areas if a.area_id == area_id), None)
 
@@ -66,9 +73,15 @@ def summarise(
     # Highest first; ties keep the instrument's order so the result is stable.
     by_mean = sorted(scored, key=lambda s: (-(s.mean or 0.0), order[s.area_id]))
     n = _how_many(len(scored))
-    strengths = tuple(s.area_id for s in by_mean[:n]) if len(scored) > 1 else ()
     weakest_first = sorted(scored, key=lambda s: (s.mean or 0.0, order[s.area_id]))
-    development = tuple(s.area_id for s in weakest_first[:n] if s.area_id not in strengths)
+    means = [s.mean for s in scored if s.mean is not None]
+    lowest, highest = min(means, default=None), max(means, default=None)
+    # A strength stands above the weakest area and a development area below the strongest, so
+    # areas that all came out the same are neither.
+    strengths = tuple(s.area_id for s in by_mean[:n] if s.mean != lowest) if len(scored) > 1 else ()
+    development = tuple(
+        s.area_id for s in weakest_first[:n] if s.area_id not in strengths and s.mean != highest
+    )
     actions: list[Action] = []
     for area_id in development or tuple(s.area_id for s in weakest_first[:1]):
         score = next(s for s in scores if s.area_id == area_id)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,6 +41,8 @@ def prioritised(session: Session, unit_id: int, round_id: int) -> list[str]:
 
 def narrowed_source(source: str, codes: Sequence[str]) -> str:
     """The instrument's YAML with only `codes`: areas without them and their actions left out."""
+    import yaml  # here, not at the top: an idle bot does not hold the YAML library
+
     data = yaml.safe_load(source)
     wanted = set(codes)
     areas = []

@@ -1331,7 +1331,7 @@ class FakeTelegramAPI:
     # ------------------------------------------------------------------ HTTP entry point
 
     def _answer(self, verb: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        return Answer(*self._handle_http(verb, path, headers.get("Content-Type", ""), body))
+        return Answer(*self._handle_http(verb, path, headers.get("content-type", ""), body))
 
     def _handle_http(self, verb: str, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
         parts = urllib.parse.urlsplit(path)
